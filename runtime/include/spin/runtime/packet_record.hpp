@@ -1,0 +1,102 @@
+#pragma once
+
+#include "spin/runtime/ip_address.hpp"
+
+#include <cstdint>
+#include <cstring>
+
+namespace spin {
+
+/// Identity of a unidirectional flow within one interval: (family, protocol,
+/// source, destination, source port, destination port). 40 bytes, no implicit
+/// padding, so equality and hashing work on the raw bytes.
+///
+/// Port conventions (shared by every source and by the traffic generator):
+/// TCP, UDP, UDP-Lite, SCTP and DCCP carry their ports; ICMP and ICMPv6 carry
+/// sport = 0 and dport = type * 256 + code; any other protocol, and IP
+/// fragments after the first, carry 0/0.
+struct flow_key {
+  ip_address src;
+  ip_address dst;
+  uint16_t sport = 0;
+  uint16_t dport = 0;
+  uint8_t family = 0; ///< 4 or 6
+  uint8_t proto = 0;  ///< IP protocol number
+  uint16_t reserved = 0;
+
+  friend bool operator==(const flow_key& a, const flow_key& b) {
+    return std::memcmp(&a, &b, sizeof(flow_key)) == 0;
+  }
+  friend bool operator!=(const flow_key& a, const flow_key& b) { return !(a == b); }
+
+  uint64_t hash() const { return hash_bytes(this, sizeof(flow_key)); }
+};
+static_assert(sizeof(flow_key) == 40, "flow_key must stay 40 bytes without padding");
+
+/// IP protocol numbers spin treats specially.
+namespace ipproto {
+constexpr uint8_t icmp = 1;
+constexpr uint8_t tcp = 6;
+constexpr uint8_t udp = 17;
+constexpr uint8_t icmpv6 = 58;
+} // namespace ipproto
+
+/// The port a viewer cares about: the server's port of the connection,
+/// whichever direction the packet goes. For ICMP it is the type/code value
+/// (dport); otherwise the lower of the two ports, because clients pick
+/// ephemeral ports above the service's port (32768-60999 on Linux,
+/// 49152-65535 on others, while services sit below). See doc/mqtt.md.
+inline uint16_t service_port(const flow_key& k) {
+  if (k.proto == ipproto::icmp || k.proto == ipproto::icmpv6)
+    return k.dport;
+  return k.sport < k.dport ? k.sport : k.dport;
+}
+
+/// What a record in a shard queue means.
+enum class record_kind : uint8_t {
+  /// One packet: key, IP-layer bytes and the link-layer addresses.
+  packet = 0,
+  /// An interval marker: every record before it belongs to the interval
+  /// starting at `marker_second()` or earlier; closes that interval.
+  interval_end = 1,
+  /// The source has no more data (end of a capture file).
+  end_of_stream = 2,
+};
+
+/// The fixed-size unit that moves through the hot path: 64 bytes, one cache
+/// line, parsed once in the reader thread, never allocated per packet.
+struct packet_record {
+  flow_key key;          ///< 40 bytes; for markers, bytes 0-7 hold the second
+  uint32_t hash = 0;     ///< low 32 bits of key.hash(), computed by the reader
+  uint32_t ip_bytes = 0; ///< IP-layer length (IPv4 total length, IPv6 payload + 40)
+  mac_address src_mac;   ///< Ethernet source, or all zero when unknown
+  mac_address dst_mac;   ///< Ethernet destination, or all zero when unknown
+  record_kind kind = record_kind::packet;
+  uint8_t flags = 0;
+  uint16_t reserved = 0;
+
+  /// Builds an interval marker that closes the interval starting at `second`.
+  static packet_record marker(int64_t second) {
+    packet_record r;
+    r.kind = record_kind::interval_end;
+    std::memcpy(r.key.src.bytes.data(), &second, sizeof(second));
+    return r;
+  }
+
+  /// Builds the end-of-stream marker.
+  static packet_record end_of_stream() {
+    packet_record r;
+    r.kind = record_kind::end_of_stream;
+    return r;
+  }
+
+  /// The interval start second carried by an interval marker.
+  int64_t marker_second() const {
+    int64_t s;
+    std::memcpy(&s, key.src.bytes.data(), sizeof(s));
+    return s;
+  }
+};
+static_assert(sizeof(packet_record) == 64, "packet_record must stay one cache line");
+
+} // namespace spin

@@ -1,0 +1,312 @@
+#include "spin/runtime/node_table.hpp"
+
+#include <algorithm>
+
+namespace spin {
+
+namespace {
+
+struct flow_group {
+  node_id from;
+  node_id to;
+  uint16_t port;
+  uint8_t proto;
+
+  friend bool operator==(const flow_group& a, const flow_group& b) {
+    return a.from == b.from && a.to == b.to && a.port == b.port && a.proto == b.proto;
+  }
+};
+
+struct flow_group_hash {
+  size_t operator()(const flow_group& g) const noexcept {
+    uint64_t w[3] = {static_cast<uint64_t>(g.from), static_cast<uint64_t>(g.to),
+                     (static_cast<uint64_t>(g.port) << 8) | g.proto};
+    return hash_bytes(w, sizeof(w));
+  }
+};
+
+} // namespace
+
+node_table::node_table(options opts) : opts_(std::move(opts)) {
+  if (opts_.max_ips_per_node == 0)
+    opts_.max_ips_per_node = 1;
+}
+
+bool node_table::is_lan(const ip_address& ip) const {
+  for (auto& p : opts_.lan_prefixes)
+    if (p.contains(ip))
+      return true;
+  return false;
+}
+
+node_table::node& node_table::create(int64_t now) {
+  node_id id = next_id_++;
+  auto& n = nodes_[id];
+  n.id = id;
+  n.lastseen = now;
+  n.dirty = true;
+  dirty_.push_back(id);
+  ++stats_.nodes_created;
+  return n;
+}
+
+void node_table::attach(node& n, const ip_address& ip, int64_t now) {
+  if (n.ips.size() >= opts_.max_ips_per_node) {
+    // Drop the address this node has not used for the longest time.
+    auto oldest = std::min_element(n.ips.begin(), n.ips.end(),
+                                   [](auto& a, auto& b) { return a.second < b.second; });
+    by_ip_.erase(oldest->first);
+    n.ips.erase(oldest);
+    ++stats_.ips_dropped;
+  }
+  n.ips.emplace_back(ip, now);
+  by_ip_[ip] = n.id;
+  if (!n.dirty) {
+    n.dirty = true;
+    dirty_.push_back(n.id);
+  }
+}
+
+void node_table::detach(node& n, const ip_address& ip) {
+  auto it =
+      std::find_if(n.ips.begin(), n.ips.end(), [&](auto& e) { return e.first == ip; });
+  if (it != n.ips.end())
+    n.ips.erase(it);
+  if (!n.dirty) {
+    n.dirty = true;
+    dirty_.push_back(n.id);
+  }
+}
+
+void node_table::merge_into(node& from, node& into) {
+  for (auto& [ip, seen] : from.ips) {
+    by_ip_.erase(ip);
+    attach(into, ip, seen);
+  }
+  for (auto& d : from.domains)
+    if (std::find(into.domains.begin(), into.domains.end(), d) == into.domains.end())
+      into.domains.push_back(d);
+  into.lastseen = std::max(into.lastseen, from.lastseen);
+  pending_merges_.emplace_back(from.id, into.id);
+  ++stats_.nodes_merged;
+  from.ips.clear();
+  erase(from.id);
+}
+
+void node_table::erase(node_id id) {
+  auto it = nodes_.find(id);
+  if (it == nodes_.end())
+    return;
+  for (auto& [ip, seen] : it->second.ips) {
+    auto b = by_ip_.find(ip);
+    if (b != by_ip_.end() && b->second == id)
+      by_ip_.erase(b);
+  }
+  if (it->second.mac) {
+    auto m = by_mac_.find(*it->second.mac);
+    if (m != by_mac_.end() && m->second == id)
+      by_mac_.erase(m);
+  }
+  nodes_.erase(it);
+}
+
+node_id node_table::resolve(const ip_address& ip, const mac_address& mac, int64_t now) {
+  auto known = by_ip_.find(ip);
+  if (!mac.empty() && !mac.is_group() && is_lan(ip)) {
+    // A local device: the MAC decides.
+    node* dev;
+    auto m = by_mac_.find(mac);
+    if (m == by_mac_.end()) {
+      dev = &create(now);
+      dev->mac = mac;
+      by_mac_[mac] = dev->id;
+      known = by_ip_.find(ip); // create() may rehash nodes_, not by_ip_; stay safe
+    } else {
+      dev = &nodes_[m->second];
+    }
+    dev->lastseen = std::max(dev->lastseen, now);
+    if (known == by_ip_.end()) {
+      attach(*dev, ip, now);
+    } else if (known->second != dev->id) {
+      node& other = nodes_[known->second];
+      if (!other.mac) {
+        // A plain node for this address existed before its MAC was known.
+        merge_into(other, *dev);
+      } else {
+        // The address moved to another device (DHCP gave it away).
+        by_ip_.erase(known);
+        detach(other, ip);
+        attach(*dev, ip, now);
+        ++stats_.ips_moved;
+      }
+    } else {
+      for (auto& e : dev->ips)
+        if (e.first == ip)
+          e.second = now;
+    }
+    return dev->id;
+  }
+  if (known != by_ip_.end()) {
+    auto& n = nodes_[known->second];
+    n.lastseen = std::max(n.lastseen, now);
+    for (auto& e : n.ips)
+      if (e.first == ip)
+        e.second = now;
+    return n.id;
+  }
+  auto& n = create(now);
+  attach(n, ip, now);
+  return n.id;
+}
+
+interval_report_ptr node_table::build_report(int64_t second,
+                                             const std::vector<flow_batch_ptr>& batches,
+                                             node_events& ev) {
+  auto report = std::make_shared<interval_report>();
+  report->second = second;
+  std::unordered_map<flow_group, size_t, flow_group_hash> index;
+  std::vector<report_flow> flows;
+  // Pass 1: learn every address seen with a MAC first, so that merges of
+  // plain nodes into devices happen before any flow is attributed (a flow
+  // must never point at a node merged away in the same interval).
+  for (auto& b : batches) {
+    if (!b)
+      continue;
+    for (auto& f : b->flows) {
+      if (!f.src_mac.empty())
+        resolve(f.key.src, f.src_mac, second);
+      if (!f.dst_mac.empty())
+        resolve(f.key.dst, f.dst_mac, second);
+    }
+  }
+  // Pass 2: attribute and group.
+  for (auto& b : batches) {
+    if (!b)
+      continue;
+    report->total_count += b->overflow_packets;
+    report->total_size += b->overflow_bytes;
+    report->overflow_packets += b->overflow_packets;
+    for (auto& f : b->flows) {
+      ++stats_.flows_in;
+      report->total_count += f.packets;
+      report->total_size += f.bytes;
+      flow_group g;
+      g.from = resolve(f.key.src, f.src_mac, second);
+      g.to = resolve(f.key.dst, f.dst_mac, second);
+      g.proto = f.key.proto;
+      g.port = service_port(f.key);
+      auto [it, fresh] = index.try_emplace(g, flows.size());
+      if (fresh) {
+        report_flow rf;
+        rf.from = g.from;
+        rf.to = g.to;
+        rf.proto = g.proto;
+        rf.port = g.port;
+        flows.push_back(rf);
+      }
+      auto& rf = flows[it->second];
+      rf.size += f.bytes;
+      rf.count += f.packets;
+    }
+  }
+  // Largest first; ties broken by the remaining fields so reports are stable.
+  std::sort(flows.begin(), flows.end(), [](const report_flow& a, const report_flow& b) {
+    if (a.size != b.size)
+      return a.size > b.size;
+    if (a.count != b.count)
+      return a.count > b.count;
+    if (a.from != b.from)
+      return a.from < b.from;
+    if (a.to != b.to)
+      return a.to < b.to;
+    if (a.proto != b.proto)
+      return a.proto < b.proto;
+    return a.port < b.port;
+  });
+  report->flows_before_cap = flows.size();
+  if (flows.size() > opts_.max_flows_per_report) {
+    report->flows_folded = flows.size() - opts_.max_flows_per_report;
+    stats_.flows_folded += report->flows_folded;
+    flows.resize(opts_.max_flows_per_report);
+  }
+  report->flows = std::move(flows);
+  // Merges first (the merged-away node is gone), then the changed nodes.
+  for (auto& m : pending_merges_)
+    ev.merged.push_back(m);
+  pending_merges_.clear();
+  for (auto id : dirty_) {
+    auto it = nodes_.find(id);
+    if (it == nodes_.end())
+      continue;
+    it->second.dirty = false;
+    ev.updated.push_back(make_snapshot(it->second));
+  }
+  dirty_.clear();
+  ++stats_.reports;
+  return report;
+}
+
+void node_table::expire(int64_t now, node_events& ev) {
+  std::vector<node_id> doomed;
+  int64_t limit = now - opts_.retain_time;
+  for (auto& [id, n] : nodes_)
+    if (n.lastseen < limit)
+      doomed.push_back(id);
+  stats_.nodes_expired += doomed.size();
+  if (nodes_.size() - doomed.size() > opts_.max_nodes) {
+    // Still too many: the longest-idle nodes go, but never one seen just now.
+    std::vector<std::pair<int64_t, node_id>> idle;
+    for (auto& [id, n] : nodes_)
+      if (n.lastseen >= limit && n.lastseen < now)
+        idle.emplace_back(n.lastseen, id);
+    size_t excess = nodes_.size() - doomed.size() - opts_.max_nodes;
+    excess = std::min(excess, idle.size());
+    std::partial_sort(idle.begin(), idle.begin() + static_cast<ptrdiff_t>(excess),
+                      idle.end());
+    for (size_t i = 0; i < excess; ++i)
+      doomed.push_back(idle[i].second);
+    stats_.nodes_evicted += excess;
+  }
+  std::sort(doomed.begin(), doomed.end());
+  for (auto id : doomed) {
+    erase(id);
+    ev.deleted.push_back(id);
+  }
+  last_expiry_ = now;
+}
+
+std::optional<node_id> node_table::find_ip(const ip_address& ip) const {
+  auto it = by_ip_.find(ip);
+  if (it == by_ip_.end())
+    return std::nullopt;
+  return it->second;
+}
+
+node_info_ptr node_table::make_snapshot(const node& n) const {
+  auto s = std::make_shared<node_info>();
+  s->id = n.id;
+  s->lastseen = n.lastseen;
+  s->ips.reserve(n.ips.size());
+  for (auto& e : n.ips)
+    s->ips.push_back(e.first);
+  s->domains = n.domains;
+  s->mac = n.mac;
+  s->name = n.name;
+  return s;
+}
+
+node_info_ptr node_table::snapshot(node_id id) const {
+  auto it = nodes_.find(id);
+  return it == nodes_.end() ? nullptr : make_snapshot(it->second);
+}
+
+std::vector<node_info_ptr> node_table::all() const {
+  std::vector<node_info_ptr> out;
+  out.reserve(nodes_.size());
+  for (auto& [id, n] : nodes_)
+    out.push_back(make_snapshot(n));
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a->id < b->id; });
+  return out;
+}
+
+} // namespace spin

@@ -1,0 +1,310 @@
+#include "spin/runtime/packet_parser.hpp"
+
+namespace spin {
+
+namespace {
+
+inline uint16_t rd16(const uint8_t* p) {
+  return static_cast<uint16_t>((p[0] << 8) | p[1]);
+}
+
+constexpr uint16_t ethertype_ipv4 = 0x0800;
+constexpr uint16_t ethertype_ipv6 = 0x86dd;
+constexpr uint16_t ethertype_vlan = 0x8100;
+constexpr uint16_t ethertype_qinq = 0x88a8;
+constexpr uint16_t ethertype_qinq_old = 0x9100;
+constexpr int max_vlan_tags = 4;
+constexpr int max_ipv6_ext_headers = 8;
+
+// Fills ports for protocols that have them, from the transport header at `l4`.
+inline void read_ports(const uint8_t* l4, size_t avail, uint8_t proto, packet_record& out,
+                       parse_extras* extras) {
+  switch (proto) {
+  case 6:   // TCP
+  case 17:  // UDP
+  case 33:  // DCCP
+  case 132: // SCTP
+  case 136: // UDP-Lite
+    if (avail >= 4) {
+      out.key.sport = rd16(l4);
+      out.key.dport = rd16(l4 + 2);
+    } else if (extras) {
+      extras->truncated = true;
+    }
+    if (extras) {
+      size_t hdr = 0;
+      if (proto == 17 || proto == 136)
+        hdr = 8;
+      else if (proto == 6 && avail >= 13)
+        hdr = static_cast<size_t>(l4[12] >> 4) * 4;
+      if (hdr >= 8 && avail >= hdr) {
+        extras->l4_payload = l4 + hdr;
+        extras->l4_caplen = avail - hdr;
+      } else if (hdr != 0 || proto == 6) {
+        extras->truncated = true;
+      }
+    }
+    break;
+  case 1:  // ICMP
+  case 58: // ICMPv6
+    if (avail >= 2)
+      out.key.dport = static_cast<uint16_t>((l4[0] << 8) | l4[1]);
+    else if (extras)
+      extras->truncated = true;
+    break;
+  default:
+    break;
+  }
+}
+
+parse_status parse_ipv4(const uint8_t* p, size_t caplen, size_t wirelen,
+                        packet_record& out, parse_extras* extras) {
+  if (caplen < 20)
+    return parse_status::malformed;
+  size_t ihl = static_cast<size_t>(p[0] & 0x0f) * 4;
+  if (ihl < 20)
+    return parse_status::malformed;
+  size_t total = rd16(p + 2);
+  if (total == 0) // TSO / BIG TCP captures leave it 0: use the frame length
+    total = wirelen;
+  if (total < ihl)
+    return parse_status::malformed;
+  out.key.family = 4;
+  out.key.proto = p[9];
+  out.key.src = ip_address::v4(p + 12);
+  out.key.dst = ip_address::v4(p + 16);
+  out.ip_bytes = static_cast<uint32_t>(total > 0xffffffffu ? 0xffffffffu : total);
+  uint16_t frag_offset = rd16(p + 6) & 0x1fff;
+  if (frag_offset != 0)
+    return parse_status::ok; // no transport header in later fragments
+  if (caplen < ihl) {
+    if (extras)
+      extras->truncated = true;
+    return parse_status::ok;
+  }
+  size_t avail = (caplen < total ? caplen : total) - ihl;
+  read_ports(p + ihl, avail, out.key.proto, out, extras);
+  return parse_status::ok;
+}
+
+parse_status parse_ipv6(const uint8_t* p, size_t caplen, size_t wirelen,
+                        packet_record& out, parse_extras* extras) {
+  if (caplen < 40)
+    return parse_status::malformed;
+  size_t payload = rd16(p + 4);
+  size_t total = payload + 40;
+  if (payload == 0 && wirelen > 40) // jumbogram (or BIG TCP): frame length
+    total = wirelen;
+  out.key.family = 6;
+  out.key.src = ip_address::v6(p + 8);
+  out.key.dst = ip_address::v6(p + 24);
+  out.ip_bytes = static_cast<uint32_t>(total > 0xffffffffu ? 0xffffffffu : total);
+  size_t end = caplen < total ? caplen : total;
+  uint8_t next = p[6];
+  size_t off = 40;
+  for (int i = 0; i < max_ipv6_ext_headers; ++i) {
+    switch (next) {
+    case 0:   // hop-by-hop options
+    case 43:  // routing
+    case 60:  // destination options
+    case 135: // mobility
+    case 139: // HIP
+    case 140: // shim6
+      if (off + 2 > end) {
+        out.key.proto = next;
+        if (extras)
+          extras->truncated = true;
+        return parse_status::ok;
+      }
+      {
+        uint8_t nh = p[off];
+        off += (static_cast<size_t>(p[off + 1]) + 1) * 8;
+        next = nh;
+      }
+      continue;
+    case 51: // authentication header
+      if (off + 2 > end) {
+        out.key.proto = next;
+        if (extras)
+          extras->truncated = true;
+        return parse_status::ok;
+      }
+      {
+        uint8_t nh = p[off];
+        off += (static_cast<size_t>(p[off + 1]) + 2) * 4;
+        next = nh;
+      }
+      continue;
+    case 44: // fragment
+      if (off + 8 > end) {
+        out.key.proto = next;
+        if (extras)
+          extras->truncated = true;
+        return parse_status::ok;
+      }
+      {
+        uint8_t nh = p[off];
+        uint16_t frag_offset = rd16(p + off + 2) >> 3;
+        off += 8;
+        next = nh;
+        if (frag_offset != 0) {
+          out.key.proto = next;
+          return parse_status::ok;
+        }
+      }
+      continue;
+    default:
+      break;
+    }
+    break;
+  }
+  out.key.proto = next;
+  if (off > end) {
+    if (extras)
+      extras->truncated = true;
+    return parse_status::ok;
+  }
+  read_ports(p + off, end - off, next, out, extras);
+  return parse_status::ok;
+}
+
+} // namespace
+
+parse_status parse_ip(const uint8_t* data, size_t caplen, size_t wirelen,
+                      packet_record& out, parse_extras* extras) {
+  if (caplen < 1)
+    return parse_status::malformed;
+  parse_status st;
+  switch (data[0] >> 4) {
+  case 4:
+    st = parse_ipv4(data, caplen, wirelen, out, extras);
+    break;
+  case 6:
+    st = parse_ipv6(data, caplen, wirelen, out, extras);
+    break;
+  default:
+    return parse_status::malformed;
+  }
+  if (st == parse_status::ok)
+    out.hash = static_cast<uint32_t>(out.key.hash());
+  return st;
+}
+
+parse_status parse_frame(link_type lt, const uint8_t* data, size_t caplen, size_t wirelen,
+                         packet_record& out, parse_extras* extras) {
+  out = packet_record{};
+  if (wirelen < caplen)
+    wirelen = caplen;
+  size_t off = 0;
+  uint16_t ethertype = 0;
+  switch (lt) {
+  case link_type::ethernet: {
+    if (caplen < 14)
+      return parse_status::malformed;
+    std::memcpy(out.dst_mac.bytes.data(), data, 6);
+    std::memcpy(out.src_mac.bytes.data(), data + 6, 6);
+    ethertype = rd16(data + 12);
+    off = 14;
+    for (int i = 0; i < max_vlan_tags &&
+                    (ethertype == ethertype_vlan || ethertype == ethertype_qinq ||
+                     ethertype == ethertype_qinq_old);
+         ++i) {
+      if (caplen < off + 4)
+        return parse_status::malformed;
+      ethertype = rd16(data + off + 2);
+      off += 4;
+    }
+    break;
+  }
+  case link_type::linux_sll: {
+    if (caplen < 16)
+      return parse_status::malformed;
+    uint16_t hatype = rd16(data + 2);
+    uint16_t halen = rd16(data + 4);
+    if (hatype == 1 && halen == 6) // ARPHRD_ETHER: the sender's MAC
+      std::memcpy(out.src_mac.bytes.data(), data + 6, 6);
+    ethertype = rd16(data + 14);
+    off = 16;
+    break;
+  }
+  case link_type::linux_sll2: {
+    if (caplen < 20)
+      return parse_status::malformed;
+    ethertype = rd16(data);
+    uint16_t hatype = rd16(data + 8);
+    uint8_t halen = data[11];
+    if (hatype == 1 && halen == 6)
+      std::memcpy(out.src_mac.bytes.data(), data + 12, 6);
+    off = 20;
+    break;
+  }
+  case link_type::null_bsd:
+  case link_type::loop: {
+    if (caplen < 4)
+      return parse_status::malformed;
+    // The family's numeric value differs per OS (AF_INET6 is 10, 24, 28 or
+    // 30), so look at the IP version nibble instead.
+    off = 4;
+    if (caplen < 5)
+      return parse_status::malformed;
+    ethertype = (data[4] >> 4) == 6 ? ethertype_ipv6 : ethertype_ipv4;
+    break;
+  }
+  case link_type::raw:
+  case link_type::ipv4:
+  case link_type::ipv6:
+    return parse_ip(data, caplen, wirelen, out, extras);
+  }
+  if (ethertype != ethertype_ipv4 && ethertype != ethertype_ipv6)
+    return parse_status::not_ip;
+  return parse_ip(data + off, caplen - off, wirelen - off, out, extras);
+}
+
+std::optional<link_type> link_type_from_dlt(int dlt) {
+  switch (dlt) {
+  case 0:
+    return link_type::null_bsd;
+  case 1:
+    return link_type::ethernet;
+  case 12:  // DLT_RAW on most systems (LINKTYPE_RAW in files)
+  case 14:  // DLT_RAW on OpenBSD
+  case 101: // LINKTYPE_RAW, if a libpcap passes it through
+    return link_type::raw;
+  case 108:
+    return link_type::loop;
+  case 113:
+    return link_type::linux_sll;
+  case 228:
+    return link_type::ipv4;
+  case 229:
+    return link_type::ipv6;
+  case 276:
+    return link_type::linux_sll2;
+  default:
+    return std::nullopt;
+  }
+}
+
+const char* to_string(link_type t) {
+  switch (t) {
+  case link_type::null_bsd:
+    return "NULL (BSD loopback)";
+  case link_type::ethernet:
+    return "Ethernet";
+  case link_type::raw:
+    return "raw IP";
+  case link_type::loop:
+    return "LOOP (OpenBSD loopback)";
+  case link_type::linux_sll:
+    return "Linux cooked v1";
+  case link_type::ipv4:
+    return "raw IPv4";
+  case link_type::ipv6:
+    return "raw IPv6";
+  case link_type::linux_sll2:
+    return "Linux cooked v2";
+  }
+  return "unknown";
+}
+
+} // namespace spin

@@ -1,0 +1,334 @@
+#include "spin/runtime/pcap_source.hpp"
+
+#include "spin/runtime/log.hpp"
+#include "spin/runtime/packet_parser.hpp"
+
+#include <pcap/pcap.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <mutex>
+
+namespace spin {
+
+namespace {
+
+int64_t wall_us() {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+int64_t floor_div(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+constexpr int64_t us_per_s = 1000000;
+constexpr size_t read_buffer_size = 1 << 20;
+
+} // namespace
+
+struct pcap_source::state {
+  options opts;
+  queue_bridge& bridge;
+  pipeline_gauge* gauge;
+  queue_producer producer;
+  std::atomic<bool> stop{false};
+
+  // Counters: updated locally in the reader thread, published under a mutex
+  // every few thousand frames (no atomic operation per packet).
+  pcap_source_counters local;
+  mutable std::mutex published_mutex;
+  pcap_source_counters published;
+  std::string last_error;
+
+  // Event clock.
+  bool have_interval = false;
+  int64_t cur_sec = 0;
+  bool have_base = false;
+  int64_t base_us = 0;      // added to file timestamps (paced modes)
+  int64_t last_rebased = 0; // last packet's rebased time
+
+  state(options o, queue_bridge& b, pipeline_gauge* g)
+      : opts(std::move(o)), bridge(b), gauge(g),
+        producer(b, queue_producer::full_policy::wait) {}
+
+  void publish_counters() {
+    std::lock_guard<std::mutex> guard{published_mutex};
+    published = local;
+  }
+
+  void set_error(std::string e) {
+    std::lock_guard<std::mutex> guard{published_mutex};
+    last_error = std::move(e);
+  }
+
+  bool paced() const { return opts.mode != replay_mode::fast; }
+
+  void close_interval() {
+    if (!have_interval)
+      return;
+    if (gauge) {
+      if (!paced()) {
+        // Fast replay: let the publisher catch up instead of queueing reports.
+        producer.flush();
+        while (gauge->open() >= opts.max_intervals_in_flight &&
+               !stop.load(std::memory_order_relaxed))
+          std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
+      gauge->opened();
+    }
+    producer.broadcast(packet_record::marker(cur_sec));
+    have_interval = false;
+    ++local.intervals;
+  }
+
+  // Paced modes: sleeps until the packet's time, closing intervals on the
+  // wall clock while the file is quiet. Returns false when asked to stop.
+  bool wait_until(int64_t target_us) {
+    bool flushed = false;
+    for (;;) {
+      if (stop.load(std::memory_order_relaxed))
+        return false;
+      int64_t now = wall_us();
+      if (have_interval) {
+        int64_t boundary = (cur_sec + 1) * us_per_s;
+        if (now >= boundary && target_us >= boundary) {
+          close_interval();
+          continue;
+        }
+      }
+      if (now >= target_us)
+        return true;
+      if (!flushed) {
+        producer.flush();
+        publish_counters();
+        flushed = true;
+      }
+      int64_t until = target_us;
+      if (have_interval)
+        until = std::min(until, (cur_sec + 1) * us_per_s);
+      // Sleep in slices so that stop() is noticed quickly.
+      int64_t nap = std::min<int64_t>(until - now, 100000);
+      if (nap > 0)
+        std::this_thread::sleep_for(std::chrono::microseconds(nap));
+    }
+  }
+
+  void handle(const pcap_pkthdr* hdr, const uint8_t* data, link_type lt,
+              bool first_of_pass) {
+    ++local.frames;
+    int64_t ts = static_cast<int64_t>(hdr->ts.tv_sec) * us_per_s + hdr->ts.tv_usec;
+    if (paced()) {
+      if (first_of_pass) {
+        // First pass: the file's start is now. Later passes follow the previous
+        // one with a one-second gap, so time never runs backwards.
+        base_us = (have_base ? last_rebased + us_per_s : wall_us()) - ts;
+        have_base = true;
+      }
+      ts += base_us;
+      last_rebased = ts;
+      if (!wait_until(ts))
+        return;
+    }
+    int64_t sec = floor_div(ts, us_per_s);
+    if (!have_interval) {
+      // After a quiet gap the new interval starts at this packet's second,
+      // unless that second was closed already (out-of-order timestamps).
+      if (local.intervals == 0 || sec > cur_sec) {
+        cur_sec = sec;
+      } else {
+        cur_sec += 1; // never reopen a closed interval
+        ++local.late;
+      }
+      have_interval = true;
+    } else if (sec > cur_sec) {
+      close_interval();
+      cur_sec = sec;
+      have_interval = true;
+    } else if (sec < cur_sec) {
+      ++local.late;
+    }
+    packet_record rec;
+    parse_extras extras;
+    switch (parse_frame(lt, data, hdr->caplen, hdr->len, rec, &extras)) {
+    case parse_status::ok:
+      ++local.ip_packets;
+      local.ip_bytes += rec.ip_bytes;
+      if (extras.truncated)
+        ++local.truncated;
+      producer.push(rec);
+      break;
+    case parse_status::not_ip:
+      ++local.not_ip;
+      break;
+    case parse_status::malformed:
+      ++local.malformed;
+      break;
+    }
+    if ((local.frames & 4095) == 0)
+      publish_counters();
+  }
+
+  // Reads the file once. Returns 1 if packets were read, 0 if none, -1 if the
+  // file could not be opened or is not readable by spin.
+  int read_pass() {
+    char errbuf[PCAP_ERRBUF_SIZE] = {0};
+    // Open the file ourselves to give stdio a large buffer: libpcap reads
+    // each record with fread, and the default 4 KiB buffer costs one read()
+    // system call every few dozen packets.
+    FILE* fp = std::fopen(opts.file.c_str(), "rb");
+    pcap_t* p = nullptr;
+    if (!fp) {
+      std::snprintf(errbuf, sizeof(errbuf), "%s: %s", opts.file.c_str(),
+                    std::strerror(errno));
+    } else {
+      std::setvbuf(fp, nullptr, _IOFBF, read_buffer_size);
+      posix_fadvise(fileno(fp), 0, 0, POSIX_FADV_SEQUENTIAL);
+      // On success libpcap owns fp and closes it in pcap_close().
+      p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_MICRO,
+                                                   errbuf);
+      if (!p)
+        std::fclose(fp);
+    }
+    if (!p) {
+      ++local.files_failed;
+      set_error(std::string{"cannot read capture file: "} + errbuf);
+      SPIN_ERROR("pcap source: cannot read capture file %s: %s", opts.file.c_str(),
+                 errbuf);
+      return -1;
+    }
+    int dlt = pcap_datalink(p);
+    auto lt = link_type_from_dlt(dlt);
+    if (!lt) {
+      ++local.files_unsupported;
+      const char* name = pcap_datalink_val_to_name(dlt);
+      set_error("unsupported link type " + std::to_string(dlt));
+      SPIN_WARN("pcap source: skipping %s: link type %d (%s) is not one spin reads "
+                "(Ethernet, Linux cooked v1/v2, raw IP, BSD loopback)",
+                opts.file.c_str(), dlt, name ? name : "unknown");
+      pcap_close(p);
+      return -2;
+    }
+    SPIN_INFO("pcap source: reading %s (%s, %s replay)", opts.file.c_str(),
+              to_string(*lt),
+              opts.mode == replay_mode::fast       ? "fast"
+              : opts.mode == replay_mode::realtime ? "realtime"
+                                                   : "loop");
+    pcap_pkthdr* hdr = nullptr;
+    const u_char* data = nullptr;
+    uint64_t before = local.frames;
+    bool first = true;
+    while (!stop.load(std::memory_order_relaxed)) {
+      int rc = pcap_next_ex(p, &hdr, &data);
+      if (rc == 1) {
+        handle(hdr, data, *lt, first);
+        first = false;
+      } else if (rc == PCAP_ERROR_BREAK) {
+        break; // end of file
+      } else if (rc == PCAP_ERROR) {
+        ++local.files_damaged;
+        std::string err = pcap_geterr(p);
+        set_error("damaged capture file: " + err);
+        SPIN_WARN("pcap source: %s is damaged after %llu frames (%s); keeping what was "
+                  "read",
+                  opts.file.c_str(),
+                  static_cast<unsigned long long>(local.frames - before), err.c_str());
+        break;
+      }
+    }
+    pcap_close(p);
+    return local.frames > before ? 1 : 0;
+  }
+};
+
+pcap_source::pcap_source(options opts, queue_bridge& bridge, pipeline_gauge* gauge)
+    : st_(std::make_unique<state>(std::move(opts), bridge, gauge)) {}
+
+pcap_source::~pcap_source() {
+  stop();
+}
+
+bool pcap_source::run() {
+  auto& s = *st_;
+  bool ok = true;
+  for (;;) {
+    int r = s.read_pass();
+    if (r == -1)
+      ok = false;
+    if (r < 0)
+      break;
+    ++s.local.loops;
+    if (s.opts.mode != replay_mode::loop || s.stop.load())
+      break;
+    if (r == 0) {
+      SPIN_WARN("pcap source: %s holds no packets; not looping over it",
+                s.opts.file.c_str());
+      break;
+    }
+  }
+  s.close_interval();
+  s.producer.broadcast(packet_record::end_of_stream());
+  s.publish_counters();
+  SPIN_INFO("pcap source: %s done: %llu frames, %llu IP packets, %llu not IP, %llu "
+            "malformed, %llu intervals",
+            s.opts.file.c_str(), static_cast<unsigned long long>(s.local.frames),
+            static_cast<unsigned long long>(s.local.ip_packets),
+            static_cast<unsigned long long>(s.local.not_ip),
+            static_cast<unsigned long long>(s.local.malformed),
+            static_cast<unsigned long long>(s.local.intervals));
+  return ok;
+}
+
+void pcap_source::start(std::function<void(bool)> on_finished) {
+  thread_ = std::thread([this, cb = std::move(on_finished)] {
+    bool ok = run();
+    if (cb)
+      cb(ok);
+  });
+}
+
+void pcap_source::stop() {
+  st_->stop.store(true);
+  st_->producer.cancel();
+  if (thread_.joinable())
+    thread_.join();
+}
+
+pcap_source_counters pcap_source::counters() const {
+  std::lock_guard<std::mutex> guard{st_->published_mutex};
+  return st_->published;
+}
+
+status_report pcap_source::status() const {
+  status_report r;
+  r.component = "pcap_source";
+  pcap_source_counters c;
+  {
+    std::lock_guard<std::mutex> guard{st_->published_mutex};
+    c = st_->published;
+    r.last_error = st_->last_error;
+  }
+  r.counters = {
+      {"frames", static_cast<int64_t>(c.frames)},
+      {"ip_packets", static_cast<int64_t>(c.ip_packets)},
+      {"ip_bytes", static_cast<int64_t>(c.ip_bytes)},
+      {"not_ip", static_cast<int64_t>(c.not_ip)},
+      {"malformed", static_cast<int64_t>(c.malformed)},
+      {"truncated", static_cast<int64_t>(c.truncated)},
+      {"late", static_cast<int64_t>(c.late)},
+      {"intervals", static_cast<int64_t>(c.intervals)},
+      {"files_failed", static_cast<int64_t>(c.files_failed)},
+      {"files_unsupported", static_cast<int64_t>(c.files_unsupported)},
+      {"files_damaged", static_cast<int64_t>(c.files_damaged)},
+      {"loops", static_cast<int64_t>(c.loops)},
+      {"queue_waits", static_cast<int64_t>(st_->producer.waits())},
+      {"dropped", static_cast<int64_t>(st_->producer.dropped())},
+  };
+  return r;
+}
+
+} // namespace spin

@@ -1,0 +1,131 @@
+#include "spin/runtime/spin_json.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include <charconv>
+
+namespace spin {
+
+namespace json = boost::json;
+
+namespace {
+
+// Adds the NODE fields after id and lastseen, in the reference's order.
+void add_node_fields(json::object& o, const node_info& n) {
+  json::array ips;
+  for (auto& ip : n.ips)
+    ips.emplace_back(ip.to_string());
+  o["ips"] = std::move(ips);
+  json::array domains;
+  for (auto& d : n.domains)
+    domains.emplace_back(d);
+  o["domains"] = std::move(domains);
+  if (n.mac)
+    o["mac"] = n.mac->to_string();
+  if (!n.name.empty())
+    o["name"] = n.name;
+  if (n.is_blocked)
+    o["is_blocked"] = true;
+  if (n.is_excepted)
+    o["is_excepted"] = true;
+}
+
+} // namespace
+
+json::object node_to_json(const node_info& n) {
+  json::object o;
+  o["id"] = n.id;
+  o["lastseen"] = n.lastseen;
+  add_node_fields(o, n);
+  return o;
+}
+
+std::string node_tail_json(const node_info& n) {
+  json::object o;
+  add_node_fields(o, n);
+  auto text = json::serialize(o); // {"ips":...}
+  return text.substr(1);
+}
+
+std::string message_json(std::string_view command, const json::value& argument,
+                         const json::value& result) {
+  json::object o;
+  o["command"] = command;
+  o["argument"] = argument;
+  o["result"] = result;
+  return json::serialize(o);
+}
+
+namespace {
+
+void append_int(std::string& out, int64_t v) {
+  char buf[24];
+  auto res = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, res.ptr);
+}
+
+void append_uint(std::string& out, uint64_t v) {
+  char buf[24];
+  auto res = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, res.ptr);
+}
+
+void append_node(std::string& out, node_id id, int64_t lastseen,
+                 const std::string* tail) {
+  out += "{\"id\":";
+  append_int(out, id);
+  out += ",\"lastseen\":";
+  append_int(out, lastseen);
+  if (tail) {
+    out += ',';
+    out += *tail;
+  } else {
+    out += ",\"ips\":[],\"domains\":[]}";
+  }
+}
+
+} // namespace
+
+void append_traffic_json(std::string& out, const interval_report& r,
+                         const std::function<const std::string*(node_id)>& tail_of) {
+  out += R"({"command":"traffic","argument":"","result":{"timestamp":)";
+  append_int(out, r.second);
+  out += ",\"total_size\":";
+  append_uint(out, r.total_size);
+  out += ",\"total_count\":";
+  append_uint(out, r.total_count);
+  out += ",\"flows\":[";
+  bool first = true;
+  for (auto& f : r.flows) {
+    if (!first)
+      out += ',';
+    first = false;
+    out += "{\"from\":";
+    append_node(out, f.from, r.second, tail_of(f.from));
+    out += ",\"to\":";
+    append_node(out, f.to, r.second, tail_of(f.to));
+    out += ",\"size\":";
+    append_uint(out, f.size);
+    out += ",\"count\":";
+    append_uint(out, f.count);
+    out += ",\"protocol\":";
+    append_uint(out, f.proto);
+    out += ",\"port\":";
+    append_uint(out, f.port);
+    out += '}';
+  }
+  out += "]}}";
+}
+
+json::object status_to_json(const status_report& s) {
+  json::object counters;
+  for (auto& [k, v] : s.counters)
+    counters[k] = v;
+  json::object o;
+  o["counters"] = std::move(counters);
+  if (!s.last_error.empty())
+    o["last_error"] = s.last_error;
+  return o;
+}
+
+} // namespace spin
