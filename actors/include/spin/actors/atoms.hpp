@@ -1,0 +1,38 @@
+#pragma once
+
+#include <caf/atom.hpp>
+
+/// Every atom spin's actors use, in one place. CAF 0.17 atoms hold at most
+/// 10 characters, and equal text means the same atom.
+namespace spin::atom {
+
+/// Records are waiting in a shard's queue.
+using wake = caf::atom_constant<caf::atom("wake")>;
+/// Ask for a component's counters.
+using status = caf::atom_constant<caf::atom("status")>;
+/// A shard's finished interval.
+using interval = caf::atom_constant<caf::atom("interval")>;
+/// End of the record stream (capture file done).
+using eos = caf::atom_constant<caf::atom("eos")>;
+/// An interval report for publishing.
+using report = caf::atom_constant<caf::atom("report")>;
+/// A node was created or changed.
+using node = caf::atom_constant<caf::atom("node")>;
+/// A node was deleted.
+using deleted = caf::atom_constant<caf::atom("deleted")>;
+/// A node was merged into another.
+using merged = caf::atom_constant<caf::atom("merged")>;
+/// A periodic timer fired.
+using tick = caf::atom_constant<caf::atom("tick")>;
+/// The broker connection came up (with the CONNACK code).
+using connected = caf::atom_constant<caf::atom("connected")>;
+/// The broker connection went away.
+using disconnected = caf::atom_constant<caf::atom("disconn")>;
+/// An MQTT message arrived.
+using message = caf::atom_constant<caf::atom("message")>;
+/// Publish a status document.
+using publish = caf::atom_constant<caf::atom("publish")>;
+/// The pipeline has published everything it will (fast replay finished).
+using done = caf::atom_constant<caf::atom("done")>;
+
+} // namespace spin::atom

@@ -1,0 +1,101 @@
+#pragma once
+
+#include "spin/actors/actors.hpp"
+#include "spin/runtime/config.hpp"
+#include "spin/runtime/log.hpp"
+#include "spin/runtime/mqtt_client.hpp"
+#include "spin/runtime/pipeline_gauge.hpp"
+
+#include <caf/actor.hpp>
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace spin {
+
+/// State of the MQTT publisher.
+struct mqtt_publisher_state {
+  static inline const char* name = "mqtt_publisher";
+
+  /// Where the publisher is in its start-up sequence.
+  enum class phase {
+    connecting, ///< no connection yet
+    syncing,    ///< collecting retained node topics of an earlier run
+    ready,      ///< publishing
+  };
+
+  ~mqtt_publisher_state();
+
+  std::unique_ptr<mqtt_client> client;
+  mqtt_settings settings;
+  pipeline_gauge* gauge = nullptr;
+  caf::actor done_listener;
+
+  std::string topic_traffic;
+  std::string topic_node_prefix;
+  std::string topic_admin;
+  std::string topic_stat_prefix;
+  std::string topic_sync;
+
+  /// Per live node: the cached NODE tail (for traffic flows) and the whole
+  /// nodeInfo payload (republished after a reconnect).
+  struct cached_node {
+    std::string tail;
+    std::string info;
+  };
+  std::unordered_map<node_id, cached_node> nodes;
+  /// Node topics to empty once the broker is reachable again.
+  std::set<node_id> pending_clears;
+  /// Reports held while the first connection is being set up.
+  std::deque<interval_report_ptr> held;
+  std::vector<std::string> stale_topics;
+  std::string buffer;
+
+  phase ph = phase::connecting;
+  bool connected = false;
+  bool restart_sent = false;
+  bool connect_timed_out = false;
+  bool eos = false;
+  bool done_sent = false;
+  std::chrono::steady_clock::time_point started;
+  log_limiter drop_log;
+  log_limiter refuse_log;
+
+  // Counters.
+  uint64_t reports_published = 0;
+  uint64_t reports_empty = 0;
+  uint64_t reports_dropped = 0;
+  uint64_t bytes_published = 0;
+  uint64_t node_infos = 0;
+  uint64_t nodes_deleted = 0;
+  uint64_t nodes_merged = 0;
+  uint64_t connects = 0;
+  uint64_t disconnects = 0;
+  uint64_t stale_cleared = 0;
+  uint64_t publish_errors = 0;
+  uint64_t largest_report = 0;
+  int64_t last_publish_us = 0; ///< time to encode and queue the last report
+};
+
+/// Most reports held while the first broker connection is being set up (live
+/// sources; a fast replay is bounded by the pipeline gauge instead).
+inline constexpr size_t publisher_max_held = 64;
+/// Most messages waiting in libmosquitto before reports are dropped.
+inline constexpr int64_t publisher_max_unsent = 10000;
+
+/// The MQTT publisher: connects (and keeps reconnecting) to the broker,
+/// publishes serverRestart once, clears retained node topics left by an
+/// earlier run, then publishes traffic reports and retained nodeInfo topics.
+/// Reports it cannot publish (broker away) are dropped and counted, never
+/// queued without bound. After `eos`, once everything is written, it sends
+/// `(done, published, dropped)` to `done_listener`.
+mqtt_publisher_actor::behavior_type
+mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self,
+               mqtt_settings settings, pipeline_gauge* gauge, caf::actor done_listener);
+
+} // namespace spin

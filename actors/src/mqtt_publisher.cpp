@@ -1,0 +1,362 @@
+#include "spin/actors/mqtt_publisher.hpp"
+
+#include "spin/runtime/spin_json.hpp"
+
+#include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <boost/json/serialize.hpp>
+
+namespace spin {
+
+namespace json = boost::json;
+
+mqtt_publisher_state::~mqtt_publisher_state() {
+  if (client)
+    client->stop();
+}
+
+namespace {
+
+using self_ptr = mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state>;
+using clock_type = std::chrono::steady_clock;
+
+std::string node_topic(const mqtt_publisher_state& st, node_id id) {
+  return st.topic_node_prefix + std::to_string(id);
+}
+
+bool can_publish(const mqtt_publisher_state& st) {
+  return st.connected && st.ph == mqtt_publisher_state::phase::ready;
+}
+
+int publish(mqtt_publisher_state& st, const std::string& topic,
+            const std::string& payload, bool retain) {
+  int rc =
+      st.client->publish(topic, payload.data(), payload.size(), retain, st.settings.qos);
+  if (rc != 0)
+    ++st.publish_errors;
+  return rc;
+}
+
+void finish_interval(mqtt_publisher_state& st) {
+  if (st.gauge)
+    st.gauge->closed();
+}
+
+void drop_report(mqtt_publisher_state& st, const char* why) {
+  ++st.reports_dropped;
+  finish_interval(st);
+  uint64_t held_back = 0;
+  if (st.drop_log.allow(held_back))
+    SPIN_WARN("mqtt: traffic report dropped (%s); %llu more dropped since the last "
+              "message, %llu in all",
+              why, static_cast<unsigned long long>(held_back),
+              static_cast<unsigned long long>(st.reports_dropped));
+}
+
+void publish_report(mqtt_publisher_state& st, const interval_report& r) {
+  if (r.total_count == 0) {
+    // An interval without IP traffic (only ARP, say): nothing to show.
+    ++st.reports_empty;
+    finish_interval(st);
+    return;
+  }
+  if (!can_publish(st)) {
+    drop_report(st, "broker not connected");
+    return;
+  }
+  if (st.client->unsent() > publisher_max_unsent) {
+    drop_report(st, "broker too slow: send queue full");
+    return;
+  }
+  auto t0 = clock_type::now();
+  st.buffer.clear();
+  append_traffic_json(st.buffer, r, [&](node_id id) -> const std::string* {
+    auto it = st.nodes.find(id);
+    return it == st.nodes.end() ? nullptr : &it->second.tail;
+  });
+  if (publish(st, st.topic_traffic, st.buffer, false) == 0) {
+    ++st.reports_published;
+    st.bytes_published += st.buffer.size();
+    st.largest_report = std::max<uint64_t>(st.largest_report, st.buffer.size());
+  } else {
+    drop_report(st, "publish failed");
+    return;
+  }
+  st.last_publish_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - t0)
+          .count();
+  finish_interval(st);
+}
+
+void publish_all_nodes(mqtt_publisher_state& st) {
+  for (auto id : st.pending_clears)
+    publish(st, node_topic(st, id), std::string{}, true);
+  st.pending_clears.clear();
+  // Ascending ids, so a late subscriber rebuilds the graph in creation order.
+  std::vector<node_id> ids;
+  ids.reserve(st.nodes.size());
+  for (auto& [id, n] : st.nodes)
+    ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  for (auto id : ids) {
+    publish(st, node_topic(st, id), st.nodes[id].info, true);
+    ++st.node_infos;
+  }
+}
+
+void check_done(self_ptr self) {
+  auto& st = self->state;
+  if (!st.eos || st.done_sent || !st.held.empty())
+    return;
+  bool settled = st.ph == mqtt_publisher_state::phase::ready || st.connect_timed_out;
+  if (!settled)
+    return;
+  if (st.connected && st.client->unsent() > 0)
+    return; // the tick looks again
+  st.done_sent = true;
+  if (st.done_listener)
+    caf::anon_send(st.done_listener, atom::done::value, st.reports_published,
+                   st.reports_dropped);
+}
+
+void start_sync(mqtt_publisher_state& st) {
+  // Retained node topics of an earlier run arrive right after SUBSCRIBE; the
+  // probe, published after it on our own topic, comes back after all of them.
+  st.ph = mqtt_publisher_state::phase::syncing;
+  st.stale_topics.clear();
+  st.client->subscribe(st.topic_node_prefix + "+");
+  st.client->subscribe(st.topic_sync);
+  publish(st, st.topic_sync, "sync", false);
+}
+
+void finish_sync(self_ptr self) {
+  auto& st = self->state;
+  for (auto& t : st.stale_topics)
+    publish(st, t, std::string{}, true);
+  st.stale_cleared += st.stale_topics.size();
+  if (!st.stale_topics.empty())
+    SPIN_INFO("mqtt: cleared %zu retained node topics left by an earlier run",
+              st.stale_topics.size());
+  st.stale_topics.clear();
+  st.client->unsubscribe(st.topic_node_prefix + "+");
+  st.client->unsubscribe(st.topic_sync);
+  st.ph = mqtt_publisher_state::phase::ready;
+  publish_all_nodes(st);
+  while (!st.held.empty()) {
+    auto r = std::move(st.held.front());
+    st.held.pop_front();
+    publish_report(st, *r);
+  }
+  check_done(self);
+}
+
+} // namespace
+
+mqtt_publisher_actor::behavior_type
+mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self,
+               mqtt_settings settings, pipeline_gauge* gauge, caf::actor done_listener) {
+  auto& st = self->state;
+  st.settings = settings;
+  st.gauge = gauge;
+  st.done_listener = std::move(done_listener);
+  const auto& root = settings.topic_root;
+  st.topic_traffic = root + "/traffic";
+  st.topic_node_prefix = root + "/traffic/node/";
+  st.topic_admin = root + "/traffic/admin";
+  st.topic_stat_prefix = root + "/stat/";
+  st.started = clock_type::now();
+
+  // libmosquitto calls back from its network thread: forward to this actor
+  // through a weak reference (the actor owns the client, not the reverse).
+  caf::weak_actor_ptr weak{self->ctrl()};
+  auto forward = [weak](auto&&... xs) {
+    if (auto strong = weak.lock())
+      caf::anon_send(caf::actor_cast<mqtt_publisher_actor>(strong),
+                     std::forward<decltype(xs)>(xs)...);
+  };
+  mqtt_client::callbacks cbs;
+  cbs.on_connect = [forward](int rc, const char*) {
+    forward(atom::connected::value, rc);
+  };
+  cbs.on_disconnect = [forward](int rc, const char*) {
+    forward(atom::disconnected::value, rc);
+  };
+  cbs.on_message = [forward](std::string topic, std::string payload, bool retained) {
+    forward(atom::message::value, std::move(topic), std::move(payload), retained);
+  };
+  st.client = std::make_unique<mqtt_client>(settings, std::move(cbs));
+  st.topic_sync = "spind-internal/sync/" + st.client->settings().client_id;
+  std::string error;
+  if (!st.client->start(error)) {
+    SPIN_ERROR("mqtt: %s; nothing will be published", error.c_str());
+    st.connect_timed_out = true;
+  } else {
+    SPIN_INFO("mqtt: connecting to %s:%u as %s, topic root %s", settings.host.c_str(),
+              settings.port, st.client->settings().client_id.c_str(), root.c_str());
+  }
+  self->delayed_send(self, std::chrono::milliseconds(100), atom::tick::value);
+
+  return {
+      [=](atom::report, interval_report_ptr& r) {
+        auto& st = self->state;
+        if (st.ph != mqtt_publisher_state::phase::ready && !st.connect_timed_out) {
+          st.held.push_back(std::move(r));
+          if (st.held.size() > publisher_max_held) {
+            st.held.pop_front();
+            drop_report(st, "broker not reachable yet");
+          }
+          return;
+        }
+        publish_report(st, *r);
+      },
+      [=](atom::node, node_info_ptr& n) {
+        auto& st = self->state;
+        auto& c = st.nodes[n->id];
+        c.tail = node_tail_json(*n);
+        c.info = message_json("nodeInfo", "", node_to_json(*n));
+        st.pending_clears.erase(n->id);
+        if (can_publish(st)) {
+          publish(st, node_topic(st, n->id), c.info, true);
+          ++st.node_infos;
+        }
+      },
+      [=](atom::deleted, node_id id) {
+        auto& st = self->state;
+        st.nodes.erase(id);
+        ++st.nodes_deleted;
+        if (can_publish(st)) {
+          json::object arg;
+          arg["id"] = id;
+          publish(st, st.topic_admin, message_json("nodeDeleted", "", arg), false);
+          publish(st, node_topic(st, id), std::string{}, true);
+        } else {
+          st.pending_clears.insert(id);
+        }
+      },
+      [=](atom::merged, node_id from, node_id into) {
+        auto& st = self->state;
+        st.nodes.erase(from);
+        ++st.nodes_merged;
+        if (can_publish(st)) {
+          json::object arg;
+          arg["id"] = from;
+          arg["merged-to"] = into;
+          publish(st, st.topic_admin, message_json("nodeMerged", "", arg), false);
+          publish(st, node_topic(st, from), std::string{}, true);
+        } else {
+          st.pending_clears.insert(from);
+        }
+      },
+      [=](atom::eos) {
+        self->state.eos = true;
+        check_done(self);
+      },
+      [=](atom::publish, const std::string& name, const std::string& doc) {
+        auto& st = self->state;
+        if (can_publish(st))
+          publish(st, st.topic_stat_prefix + name, doc, true);
+      },
+      [=](atom::connected, int rc) {
+        auto& st = self->state;
+        if (rc != 0) {
+          uint64_t n = 0;
+          if (st.refuse_log.allow(n))
+            SPIN_ERROR("mqtt: broker %s:%u refused the connection: %s",
+                       st.settings.host.c_str(), st.settings.port,
+                       mqtt_client::connack_text(rc));
+          return;
+        }
+        st.connected = true;
+        ++st.connects;
+        if (!st.restart_sent) {
+          SPIN_INFO("mqtt: connected to %s:%u", st.settings.host.c_str(),
+                    st.settings.port);
+          publish(st, st.topic_traffic, message_json("serverRestart", "", json::string{}),
+                  false);
+          st.restart_sent = true;
+          start_sync(st);
+        } else if (st.ph != mqtt_publisher_state::phase::ready) {
+          start_sync(st);
+        } else {
+          SPIN_NOTICE("mqtt: reconnected to %s:%u; republishing %zu nodes",
+                      st.settings.host.c_str(), st.settings.port, st.nodes.size());
+          publish_all_nodes(st);
+        }
+      },
+      [=](atom::disconnected, int rc) {
+        auto& st = self->state;
+        if (st.connected) {
+          ++st.disconnects;
+          if (rc != 0)
+            SPIN_WARN("mqtt: lost the connection to %s:%u (%s); reconnecting",
+                      st.settings.host.c_str(), st.settings.port,
+                      mqtt_client::error_text(rc));
+        }
+        st.connected = false;
+        check_done(self);
+      },
+      [=](atom::message, std::string& topic, std::string& payload, bool retained) {
+        auto& st = self->state;
+        if (st.ph == mqtt_publisher_state::phase::syncing) {
+          if (topic == st.topic_sync) {
+            finish_sync(self);
+          } else if (retained && !payload.empty() &&
+                     topic.compare(0, st.topic_node_prefix.size(),
+                                   st.topic_node_prefix) == 0) {
+            st.stale_topics.push_back(std::move(topic));
+          }
+        }
+      },
+      [=](atom::tick) {
+        auto& st = self->state;
+        st.client->retry_first_connect();
+        if (st.ph != mqtt_publisher_state::phase::ready && !st.connect_timed_out &&
+            clock_type::now() - st.started >=
+                std::chrono::seconds(st.settings.connect_timeout)) {
+          st.connect_timed_out = true;
+          SPIN_ERROR("mqtt: cannot reach the broker at %s:%u after %d s; reports are "
+                     "dropped until it is reachable (still trying)",
+                     st.settings.host.c_str(), st.settings.port,
+                     st.settings.connect_timeout);
+          while (!st.held.empty()) {
+            st.held.pop_front();
+            drop_report(st, "broker not reachable");
+          }
+        }
+        check_done(self);
+        auto next =
+            st.eos ? std::chrono::milliseconds(10) : std::chrono::milliseconds(200);
+        if (!st.done_sent)
+          self->delayed_send(self, next, atom::tick::value);
+      },
+      [=](atom::status) {
+        auto& st = self->state;
+        status_report r;
+        r.component = "mqtt_publisher";
+        r.counters = {
+            {"connected", st.connected ? 1 : 0},
+            {"ready", st.ph == mqtt_publisher_state::phase::ready ? 1 : 0},
+            {"reports_published", static_cast<int64_t>(st.reports_published)},
+            {"reports_empty", static_cast<int64_t>(st.reports_empty)},
+            {"reports_dropped", static_cast<int64_t>(st.reports_dropped)},
+            {"reports_held", static_cast<int64_t>(st.held.size())},
+            {"bytes_published", static_cast<int64_t>(st.bytes_published)},
+            {"largest_report", static_cast<int64_t>(st.largest_report)},
+            {"node_infos", static_cast<int64_t>(st.node_infos)},
+            {"nodes_deleted", static_cast<int64_t>(st.nodes_deleted)},
+            {"nodes_merged", static_cast<int64_t>(st.nodes_merged)},
+            {"nodes_cached", static_cast<int64_t>(st.nodes.size())},
+            {"connects", static_cast<int64_t>(st.connects)},
+            {"disconnects", static_cast<int64_t>(st.disconnects)},
+            {"stale_topics_cleared", static_cast<int64_t>(st.stale_cleared)},
+            {"publish_errors", static_cast<int64_t>(st.publish_errors)},
+            {"unsent_messages", st.client ? st.client->unsent() : 0},
+            {"publish_latency_us", st.last_publish_us},
+        };
+        return r;
+      },
+  };
+}
+
+} // namespace spin
