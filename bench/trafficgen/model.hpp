@@ -1,0 +1,526 @@
+// The simulated home network: the DNS zone data of the invented internet
+// services, the service catalogue, and the LAN device templates.
+#pragma once
+
+#include "rng.hpp"
+#include "wire.hpp"
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace tg {
+
+// How a service is talked to (see README.md, "Model").
+enum class Profile : std::uint8_t {
+  Web,          // HTTPS page loads: TLS handshake + a few request/response pairs
+  Api,          // HTTPS API calls: small requests and responses
+  Media,        // HTTPS images / short clips: medium responses
+  Video,        // HTTPS video segments every few seconds (TVs)
+  Audio,        // HTTPS audio chunks (speakers)
+  Download,     // HTTPS large download (updates, game store)
+  Upload,       // HTTPS large upload (photo backup, camera clips)
+  Mqtt,         // MQTT over TLS, port 8883
+  Push,         // long-lived push channel, port 5228
+  Http,         // plain HTTP connectivity check (204)
+  HttpDownload, // plain HTTP firmware download
+  Ntp,          // NTP, UDP 123
+  IotUdp,       // small custom UDP request/response
+  Call,         // UDP media both ways (voice/video call)
+  Game,         // UDP game traffic both ways
+};
+
+enum class Kind : std::uint8_t { Phone, Laptop, Tv, Console, Speaker, Iot };
+
+// One owner name in the simulated DNS: either a CNAME or address records.
+struct DnsName {
+  std::string name;
+  int cname = -1; // index of the target name, or -1
+  std::uint32_t ttl = 300;
+  std::vector<Addr> a;
+  std::vector<Addr> aaaa;
+  // which records were seen in an answer written to the capture
+  bool cname_seen = false;
+  std::vector<char> a_seen;
+  std::vector<char> aaaa_seen;
+};
+
+struct Service {
+  int name = -1;       // queried name (index into Model::names)
+  int final_name = -1; // end of the CNAME chain (owns the addresses)
+  Profile profile = Profile::Web;
+  std::uint16_t port = 443;
+  bool quic = false;           // also reachable over QUIC (UDP 443)
+  std::uint32_t min_ttl = 300; // smallest TTL along the chain
+  int rtt_us = 20000;          // round trip router <-> service
+  std::uint8_t hops_ttl4 = 52; // IPv4 TTL / IPv6 hop limit seen on the LAN
+  std::uint8_t hops_ttl6 = 52;
+};
+
+struct Affinity {
+  const char* service;
+  double weight;
+};
+
+struct DeviceTemplate {
+  const char* host;
+  Kind kind;
+  bool v6;
+  const char* persistent;         // long-lived connection started after DHCP, or nullptr
+  std::vector<Affinity> services; // empty: the kind's default list
+};
+
+struct Device {
+  Mac mac;
+  Addr ip4;
+  Addr ula; // family 0 when the device has no IPv6
+  Addr ll;
+  bool v6 = false;
+  std::string host;
+  Kind kind = Kind::Iot;
+  std::string dhcp_vendor;
+  std::uint8_t ip_ttl = 64;
+  bool edns = false;           // adds an EDNS OPT record to its queries
+  bool dhcp_broadcast = false; // sets the BOOTP broadcast flag
+  double activity = 1.0;       // relative weight when picking a device for a new session
+  int persistent = -1;         // service index of the long-lived connection
+  std::vector<int> services;   // service indices
+  std::vector<double> cum;     // cumulative weights for services
+  std::vector<std::int64_t> dns_expiry; // per service: cached until (us)
+  // mDNS / SSDP role
+  const char* mdns_type =
+      nullptr; // service type announced, e.g. "_googlecast._tcp.local"
+  std::uint16_t mdns_port = 0;
+  bool mdns_browser = false; // sends mDNS queries
+  bool ssdp_responder = false;
+  bool ssdp_searcher = false;
+  bool igmp = false; // joins multicast groups
+  // state
+  bool online = false;
+  std::int64_t online_at = 0;
+  std::int64_t v6_ready = 0; // global IPv6 usable (after RA + DAD) from then on
+
+  bool v6_at(std::int64_t t) const { return v6 && online && t >= v6_ready; }
+  std::uint16_t port_next = 32768;
+  std::uint32_t xid = 0;
+  std::uint16_t ipid = 0;
+
+  // Ephemeral ports 32768-60999 (Linux default). Ports that Wireshark maps
+  // to a dissector of its own are skipped, so tshark decodes the capture by
+  // the service port (otherwise e.g. UDP 41170 would be read as MANOLITO).
+  std::uint16_t next_port() {
+    static const std::uint16_t kSkip[] = {
+        34962, 34980, 37008, 41170, 44321, 44322, 44818, 45564, 47000,
+        47808, 48049, 48898, 49999, 54328, 56000, 56001, 56500, 56501,
+        57000, 57001, 57032, 57033, 57500, 57501, 57532, 57533, 59000,
+        59001, 59032, 59033, 59500, 59501, 59532, 59533, 60001};
+    for (;;) {
+      const std::uint16_t p = port_next;
+      port_next = static_cast<std::uint16_t>(port_next >= 60999 ? 32768 : port_next + 1);
+      bool skip = false;
+      for (std::uint16_t k : kSkip)
+        skip = skip || k == p;
+      if (!skip)
+        return p;
+    }
+  }
+};
+
+inline bool is_multicast_capable(Kind k) {
+  return k != Kind::Iot;
+}
+
+// ------------------------------------------------------------------ tables
+
+struct ZoneDef {
+  const char* name;
+  const char* cname; // nullptr: address records
+  int n4;
+  int n6;
+  std::uint32_t ttl;
+};
+
+// Base catalogue zone data. Address records are filled in at start-up from
+// plausible public ranges; every base name gets its own addresses.
+inline const std::vector<ZoneDef>& base_zone() {
+  static const std::vector<ZoneDef> z = {
+      {"api.thermo-cloud.example", nullptr, 2, 0, 300},
+      {"time.ntp-pool.example", nullptr, 4, 2, 150},
+      {"video.streamco.example", "video.streamco.edge-cdn.example", 0, 0, 3600},
+      {"video.streamco.edge-cdn.example", nullptr, 4, 2, 60},
+      {"www.streamco.example", nullptr, 2, 2, 300},
+      {"api.streamco.example", nullptr, 2, 1, 300},
+      {"www.shop.example", "shop.edge-cdn.example", 0, 0, 3600},
+      {"shop.edge-cdn.example", "e123.cdn.example", 0, 0, 600},
+      {"e123.cdn.example", nullptr, 2, 2, 60},
+      {"img.shop.example", "shop-img.edge-cdn.example", 0, 0, 3600},
+      {"shop-img.edge-cdn.example", "e456.cdn.example", 0, 0, 600},
+      {"e456.cdn.example", nullptr, 3, 2, 60},
+      {"push.mobile-os.example", nullptr, 3, 2, 300},
+      {"connectivity-check.mobile-os.example", nullptr, 2, 2, 30},
+      {"updates.mobile-os.example", "updates.mobile-os.bigcdn.example", 0, 0, 1800},
+      {"updates.mobile-os.bigcdn.example", nullptr, 4, 2, 120},
+      {"mail.webmail.example", nullptr, 2, 2, 600},
+      {"www.news-daily.example", "news-daily.edge-cdn.example", 0, 0, 3600},
+      {"news-daily.edge-cdn.example", "e789.cdn.example", 0, 0, 600},
+      {"e789.cdn.example", nullptr, 2, 1, 60},
+      {"api.social-feed.example", nullptr, 3, 2, 60},
+      {"media.social-feed.example", "media.social-feed.fastcdn.example", 0, 0, 300},
+      {"media.social-feed.fastcdn.example", nullptr, 4, 2, 30},
+      {"chat.messenger.example", nullptr, 2, 2, 300},
+      {"voice.messenger.example", nullptr, 2, 1, 120},
+      {"search.find-engine.example", nullptr, 4, 2, 300},
+      {"music.tunes-stream.example", "tunes-stream.audio-cdn.example", 0, 0, 3600},
+      {"tunes-stream.audio-cdn.example", nullptr, 3, 2, 60},
+      {"ads.tracker-net.example", nullptr, 4, 0, 30},
+      {"metrics.tracker-net.example", nullptr, 2, 0, 30},
+      {"upload.cam-cloud.example", nullptr, 2, 0, 600},
+      {"events.cam-cloud.example", nullptr, 1, 0, 600},
+      {"plugs.smarthome-hub.example", nullptr, 2, 0, 3600},
+      {"firmware.smarthome-hub.example", nullptr, 1, 0, 86400},
+      {"api.voice-assistant.example", nullptr, 3, 2, 300},
+      {"games.play-net.example", nullptr, 3, 0, 300},
+      {"store.play-net.example", "store.play-net.bigcdn.example", 0, 0, 1800},
+      {"store.play-net.bigcdn.example", nullptr, 3, 1, 120},
+      {"cloud.photo-backup.example", nullptr, 2, 2, 300},
+      {"docs.office-suite.example", nullptr, 3, 2, 300},
+      {"meet.office-suite.example", nullptr, 2, 2, 60},
+      {"weather.forecast-api.example", nullptr, 2, 0, 1800},
+      {"tv-guide.broadcaster.example", nullptr, 1, 0, 3600},
+      {"licence.drm-service.example", nullptr, 2, 0, 600},
+      {"telemetry.tv-maker.example", nullptr, 1, 0, 86400},
+      {"wiki.encyclo.example", nullptr, 3, 2, 3600},
+      {"maps.geo-nav.example", nullptr, 3, 2, 300},
+      {"bank.secure-pay.example", nullptr, 2, 0, 60},
+      {"vacuum.robo-cloud.example", nullptr, 2, 0, 600},
+      {"printer.ink-cloud.example", nullptr, 1, 0, 3600},
+      {"hub.light-bridge.example", nullptr, 2, 0, 3600},
+      {"appliance.home-appliance.example", nullptr, 1, 0, 1800},
+      {"energy.solar-monitor.example", nullptr, 1, 0, 3600},
+  };
+  return z;
+}
+
+struct ServiceDef {
+  const char* name;
+  Profile profile;
+  std::uint16_t port;
+  bool quic;
+};
+
+inline const std::vector<ServiceDef>& base_services() {
+  static const std::vector<ServiceDef> s = {
+      {"api.thermo-cloud.example", Profile::Mqtt, 8883, false},
+      {"time.ntp-pool.example", Profile::Ntp, 123, false},
+      {"video.streamco.example", Profile::Video, 443, true},
+      {"www.streamco.example", Profile::Web, 443, true},
+      {"api.streamco.example", Profile::Api, 443, false},
+      {"www.shop.example", Profile::Web, 443, true},
+      {"img.shop.example", Profile::Media, 443, true},
+      {"push.mobile-os.example", Profile::Push, 5228, false},
+      {"connectivity-check.mobile-os.example", Profile::Http, 80, false},
+      {"updates.mobile-os.example", Profile::Download, 443, false},
+      {"mail.webmail.example", Profile::Web, 443, false},
+      {"www.news-daily.example", Profile::Web, 443, false},
+      {"api.social-feed.example", Profile::Api, 443, true},
+      {"media.social-feed.example", Profile::Media, 443, true},
+      {"chat.messenger.example", Profile::Api, 443, false},
+      {"voice.messenger.example", Profile::Call, 50000, false},
+      {"search.find-engine.example", Profile::Web, 443, true},
+      {"music.tunes-stream.example", Profile::Audio, 443, false},
+      {"ads.tracker-net.example", Profile::Api, 443, false},
+      {"metrics.tracker-net.example", Profile::Api, 443, false},
+      {"upload.cam-cloud.example", Profile::Upload, 443, false},
+      {"events.cam-cloud.example", Profile::IotUdp, 10443, false},
+      {"plugs.smarthome-hub.example", Profile::IotUdp, 6668, false},
+      {"firmware.smarthome-hub.example", Profile::HttpDownload, 80, false},
+      {"api.voice-assistant.example", Profile::Api, 443, false},
+      {"games.play-net.example", Profile::Game, 3074, false},
+      {"store.play-net.example", Profile::Download, 443, false},
+      {"cloud.photo-backup.example", Profile::Upload, 443, false},
+      {"docs.office-suite.example", Profile::Web, 443, true},
+      {"meet.office-suite.example", Profile::Call, 50100, false},
+      {"weather.forecast-api.example", Profile::Api, 443, false},
+      {"tv-guide.broadcaster.example", Profile::Api, 443, false},
+      {"licence.drm-service.example", Profile::Api, 443, false},
+      {"telemetry.tv-maker.example", Profile::Api, 443, false},
+      {"wiki.encyclo.example", Profile::Web, 443, false},
+      {"maps.geo-nav.example", Profile::Web, 443, true},
+      {"bank.secure-pay.example", Profile::Web, 443, false},
+      {"vacuum.robo-cloud.example", Profile::Mqtt, 8883, false},
+      {"printer.ink-cloud.example", Profile::Api, 443, false},
+      {"hub.light-bridge.example", Profile::Api, 443, false},
+      {"appliance.home-appliance.example", Profile::Mqtt, 8883, false},
+      {"energy.solar-monitor.example", Profile::Api, 443, false},
+  };
+  return s;
+}
+
+inline const std::vector<Affinity>& default_affinities(Kind k) {
+  static const std::vector<Affinity> phone = {
+      {"www.shop.example", 3},
+      {"img.shop.example", 3},
+      {"api.social-feed.example", 8},
+      {"media.social-feed.example", 5},
+      {"chat.messenger.example", 6},
+      {"voice.messenger.example", 0.3},
+      {"search.find-engine.example", 5},
+      {"maps.geo-nav.example", 2},
+      {"mail.webmail.example", 3},
+      {"www.news-daily.example", 3},
+      {"ads.tracker-net.example", 4},
+      {"metrics.tracker-net.example", 3},
+      {"connectivity-check.mobile-os.example", 1},
+      {"updates.mobile-os.example", 0.15},
+      {"video.streamco.example", 1.0},
+      {"music.tunes-stream.example", 1},
+      {"bank.secure-pay.example", 0.5},
+      {"wiki.encyclo.example", 1},
+      {"cloud.photo-backup.example", 0.3},
+      {"time.ntp-pool.example", 0.2},
+  };
+  static const std::vector<Affinity> laptop = {
+      {"docs.office-suite.example", 6},
+      {"meet.office-suite.example", 0.3},
+      {"mail.webmail.example", 4},
+      {"search.find-engine.example", 6},
+      {"wiki.encyclo.example", 3},
+      {"www.news-daily.example", 4},
+      {"www.shop.example", 3},
+      {"img.shop.example", 3},
+      {"video.streamco.example", 1.5},
+      {"updates.mobile-os.example", 0.2},
+      {"cloud.photo-backup.example", 0.3},
+      {"ads.tracker-net.example", 3},
+      {"metrics.tracker-net.example", 2},
+      {"bank.secure-pay.example", 1},
+      {"api.social-feed.example", 2},
+      {"media.social-feed.example", 1},
+      {"connectivity-check.mobile-os.example", 0.5},
+      {"chat.messenger.example", 2},
+      {"time.ntp-pool.example", 0.2},
+  };
+  static const std::vector<Affinity> tv = {
+      {"video.streamco.example", 6},      {"www.streamco.example", 2},
+      {"api.streamco.example", 3},        {"tv-guide.broadcaster.example", 2},
+      {"licence.drm-service.example", 2}, {"telemetry.tv-maker.example", 2},
+      {"ads.tracker-net.example", 1},     {"time.ntp-pool.example", 0.3},
+  };
+  static const std::vector<Affinity> console = {
+      {"games.play-net.example", 4},      {"store.play-net.example", 0.5},
+      {"video.streamco.example", 3},      {"api.streamco.example", 1},
+      {"metrics.tracker-net.example", 1}, {"time.ntp-pool.example", 0.3},
+  };
+  static const std::vector<Affinity> speaker = {
+      {"music.tunes-stream.example", 8},   {"api.voice-assistant.example", 4},
+      {"weather.forecast-api.example", 1}, {"metrics.tracker-net.example", 0.5},
+      {"time.ntp-pool.example", 0.5},
+  };
+  static const std::vector<Affinity> iot = {{"time.ntp-pool.example", 1}};
+  switch (k) {
+  case Kind::Phone:
+    return phone;
+  case Kind::Laptop:
+    return laptop;
+  case Kind::Tv:
+    return tv;
+  case Kind::Console:
+    return console;
+  case Kind::Speaker:
+    return speaker;
+  case Kind::Iot:
+    break;
+  }
+  return iot;
+}
+
+// Interleaved so that a small --devices still gets a mix of kinds.
+inline const std::vector<DeviceTemplate>& device_templates() {
+  static const std::vector<DeviceTemplate> t = {
+      {"alices-phone", Kind::Phone, true, "push.mobile-os.example", {}},
+      {"living-room-tv", Kind::Tv, true, nullptr, {}},
+      {"thermostat",
+       Kind::Iot,
+       false,
+       "api.thermo-cloud.example",
+       {{"api.thermo-cloud.example", 3},
+        {"weather.forecast-api.example", 2},
+        {"time.ntp-pool.example", 1}}},
+      {"work-laptop", Kind::Laptop, true, "chat.messenger.example", {}},
+      {"kitchen-speaker", Kind::Speaker, true, "api.voice-assistant.example", {}},
+      {"doorbell-cam",
+       Kind::Iot,
+       false,
+       "upload.cam-cloud.example",
+       {{"events.cam-cloud.example", 3},
+        {"upload.cam-cloud.example", 1},
+        {"time.ntp-pool.example", 1}}},
+      {"bobs-phone", Kind::Phone, true, "push.mobile-os.example", {}},
+      {"smart-plug-1",
+       Kind::Iot,
+       false,
+       "plugs.smarthome-hub.example",
+       {{"plugs.smarthome-hub.example", 4},
+        {"firmware.smarthome-hub.example", 0.05},
+        {"time.ntp-pool.example", 1}}},
+      {"family-laptop", Kind::Laptop, true, nullptr, {}},
+      {"bedroom-tv", Kind::Tv, true, nullptr, {}},
+      {"robot-vacuum",
+       Kind::Iot,
+       true,
+       "vacuum.robo-cloud.example",
+       {{"vacuum.robo-cloud.example", 3}, {"time.ntp-pool.example", 1}}},
+      {"kids-tablet", Kind::Phone, true, "push.mobile-os.example", {}},
+      {"light-bridge",
+       Kind::Iot,
+       true,
+       "hub.light-bridge.example",
+       {{"hub.light-bridge.example", 3}, {"time.ntp-pool.example", 1}}},
+      {"game-console", Kind::Console, true, nullptr, {}},
+      {"smart-plug-2",
+       Kind::Iot,
+       false,
+       "plugs.smarthome-hub.example",
+       {{"plugs.smarthome-hub.example", 4},
+        {"firmware.smarthome-hub.example", 0.05},
+        {"time.ntp-pool.example", 1}}},
+      {"carols-phone", Kind::Phone, true, "push.mobile-os.example", {}},
+      {"printer",
+       Kind::Iot,
+       true,
+       nullptr,
+       {{"printer.ink-cloud.example", 2}, {"time.ntp-pool.example", 1}}},
+      {"living-room-speaker", Kind::Speaker, true, "api.voice-assistant.example", {}},
+      {"garden-cam",
+       Kind::Iot,
+       false,
+       "upload.cam-cloud.example",
+       {{"events.cam-cloud.example", 3},
+        {"upload.cam-cloud.example", 1},
+        {"time.ntp-pool.example", 1}}},
+      {"desktop-pc", Kind::Laptop, true, nullptr, {}},
+      {"smoke-detector",
+       Kind::Iot,
+       true,
+       "api.thermo-cloud.example",
+       {{"api.thermo-cloud.example", 2}, {"time.ntp-pool.example", 1}}},
+      {"streaming-stick", Kind::Tv, true, nullptr, {}},
+      {"smart-plug-3",
+       Kind::Iot,
+       false,
+       "plugs.smarthome-hub.example",
+       {{"plugs.smarthome-hub.example", 4},
+        {"firmware.smarthome-hub.example", 0.05},
+        {"time.ntp-pool.example", 1}}},
+      {"daves-phone", Kind::Phone, false, "push.mobile-os.example", {}},
+      {"washing-machine",
+       Kind::Iot,
+       false,
+       "appliance.home-appliance.example",
+       {{"appliance.home-appliance.example", 2}, {"time.ntp-pool.example", 1}}},
+      {"alices-macbook", Kind::Laptop, true, "chat.messenger.example", {}},
+      {"baby-monitor",
+       Kind::Iot,
+       false,
+       "events.cam-cloud.example",
+       {{"events.cam-cloud.example", 3},
+        {"upload.cam-cloud.example", 0.5},
+        {"time.ntp-pool.example", 1}}},
+      {"fridge",
+       Kind::Iot,
+       true,
+       "appliance.home-appliance.example",
+       {{"appliance.home-appliance.example", 2}, {"time.ntp-pool.example", 1}}},
+      {"bathroom-speaker", Kind::Speaker, false, "api.voice-assistant.example", {}},
+      {"solar-inverter",
+       Kind::Iot,
+       false,
+       "energy.solar-monitor.example",
+       {{"energy.solar-monitor.example", 3}, {"time.ntp-pool.example", 1}}},
+      {"smart-plug-4",
+       Kind::Iot,
+       false,
+       "plugs.smarthome-hub.example",
+       {{"plugs.smarthome-hub.example", 4},
+        {"firmware.smarthome-hub.example", 0.05},
+        {"time.ntp-pool.example", 1}}},
+      {"grandmas-tablet", Kind::Phone, true, "push.mobile-os.example", {}},
+      {"air-purifier",
+       Kind::Iot,
+       false,
+       "appliance.home-appliance.example",
+       {{"appliance.home-appliance.example", 2}, {"time.ntp-pool.example", 1}}},
+      {"ev-charger",
+       Kind::Iot,
+       true,
+       "energy.solar-monitor.example",
+       {{"energy.solar-monitor.example", 2}, {"time.ntp-pool.example", 1}}},
+      {"bobs-laptop", Kind::Laptop, true, nullptr, {}},
+      {"weather-station",
+       Kind::Iot,
+       false,
+       "weather.forecast-api.example",
+       {{"weather.forecast-api.example", 3}, {"time.ntp-pool.example", 1}}},
+  };
+  return t;
+}
+
+// Sites behind the shared CDNs of --cdn-overlap.
+inline const std::vector<const char*>& cdn_sites() {
+  static const std::vector<const char*> s = {
+      "blog-hub",      "recipes-daily", "sports-live", "kids-games",   "travel-deals",
+      "fashion-store", "tech-reviews",  "local-news",  "movie-db",     "garden-tips",
+      "car-forum",     "pet-care",      "diy-home",    "music-charts", "health-info",
+      "job-board",     "real-estate",   "photo-share",
+  };
+  return s;
+}
+
+// ------------------------------------------------------------------ addresses
+
+class AddressAllocator {
+public:
+  explicit AddressAllocator(Rng& rng) : rng_(rng) {}
+
+  // A public-looking IPv4 address (never private, shared, loopback,
+  // link-local, documentation, benchmarking, multicast or reserved space).
+  Addr v4() {
+    static const int first[] = {23,  31,  34,  37,  45,  52,  54,  62,  77,  80,  81,
+                                85,  87,  91,  93,  104, 108, 142, 146, 151, 157, 176,
+                                178, 185, 188, 193, 195, 199, 212, 213, 217};
+    for (;;) {
+      const std::uint32_t a =
+          static_cast<std::uint32_t>(first[rng_.below(sizeof first / sizeof first[0])]);
+      const std::uint32_t v = (a << 24) |
+                              (static_cast<std::uint32_t>(rng_.below(256)) << 16) |
+                              (static_cast<std::uint32_t>(rng_.below(256)) << 8) |
+                              static_cast<std::uint32_t>(rng_.range(1, 254));
+      if (used4_.insert(v).second)
+        return Addr::v4(v);
+    }
+  }
+
+  // A global-unicast-looking IPv6 address (2000::/3 outside 2001:db8::/32).
+  Addr v6() {
+    static const std::uint16_t pfx[][2] = {
+        {0x2a00, 0x1450}, {0x2a03, 0x2880}, {0x2600, 0x9000},
+        {0x2606, 0x4700}, {0x2a02, 0x26f0}, {0x2620, 0x1ec},
+        {0x2a04, 0x4e42}, {0x2001, 0x67c},  {0x2604, 0xa880}};
+    for (;;) {
+      const auto& p = pfx[rng_.below(sizeof pfx / sizeof pfx[0])];
+      Addr a = Addr::v6({p[0], p[1], static_cast<std::uint16_t>(rng_.range(1, 0xfff)),
+                         static_cast<std::uint16_t>(rng_.below(0x100)), 0, 0, 0,
+                         static_cast<std::uint16_t>(rng_.range(1, 0xffff))});
+      const std::string key(reinterpret_cast<const char*>(a.b.data()), 16);
+      if (used6_.insert(key).second)
+        return a;
+    }
+  }
+
+private:
+  Rng& rng_;
+  std::set<std::uint32_t> used4_;
+  std::set<std::string> used6_;
+};
+
+} // namespace tg
