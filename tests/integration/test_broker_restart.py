@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""The broker goes away and comes back while spind replays a capture at its
+recorded pace: spind keeps running, drops (and counts) the reports it cannot
+publish, reconnects with backoff, republishes its retained nodes, and carries
+on publishing. Also: spind started before any broker exists."""
+
+import os
+import time
+
+from spintest import (Broker, Spind, Subscriber, Workdir, check, generate, main,
+                      retained, wait_for)
+
+
+def args(pcap, port, wd, *extra):
+    return ["--source", "pcap:" + pcap, "--replay", "realtime", "--mqtt_port", str(port),
+            "--state_dir", os.path.join(wd, "state"), "--mqtt_reconnect_min", "1",
+            "--mqtt_reconnect_max", "2", "--stat_interval", "1", *extra]
+
+
+def traffic_times(sub):
+    return [m.time for m in sub.snapshot()
+            if m.topic == "SPIN/traffic" and '"command":"traffic"' in m.payload]
+
+
+def test_broker_killed_and_restarted():
+    with Workdir() as wd:
+        # ~14 s of traffic at 400 packets/s.
+        pcap, _ = generate(wd, "live", 5600, seed=2, extra=["--rate", "400"], flows=False)
+        broker = Broker(wd).start()
+        try:
+            with Spind(args(pcap, broker.port, wd), os.path.join(wd, "spind.log")) as sp:
+                with Subscriber(broker.port) as sub:
+                    wait_for(lambda: len(traffic_times(sub)) >= 3, 15, "first reports")
+                broker.stop()
+                killed = time.monotonic()
+                time.sleep(3)
+                check(sp.proc.poll() is None, "spind survives the broker going away")
+                broker.start()
+                with Subscriber(broker.port) as sub2:
+                    wait_for(lambda: len(traffic_times(sub2)) >= 3, 15,
+                             "reports after the broker came back")
+                    # Retained nodes were republished after the reconnect (the
+                    # restarted broker had lost them).
+                    nodes = retained(broker.port, "SPIN/traffic/node/+")
+                    check(len(nodes) > 0, "nodeInfo retained again after the reconnect")
+                    # The status document is published retained as well.
+                    stat = retained(broker.port, "SPIN/stat/spind", settle=1.5)
+                    check("SPIN/stat/spind" in stat, "retained status document")
+                rc = sp.wait(60)
+                log = sp.output()
+            check(rc == 0, "spind finishes the replay normally (rc %d)" % rc)
+            check("reconnected" in log, "spind logs the reconnect")
+            check("dropped" in log, "spind logs the dropped reports")
+            check(time.monotonic() - killed > 3, "")
+        finally:
+            broker.stop()
+
+
+def test_broker_starts_late():
+    """spind holds reports while the broker is not reachable yet (within
+    mqtt_connect_timeout), then publishes them."""
+    with Workdir() as wd:
+        pcap, prefix = generate(wd, "late", 800, seed=4, extra=["--rate", "400"],
+                                flows=False)
+        port_holder = Broker(wd)
+        with Spind(args(pcap, port_holder.port, wd, "--mqtt_connect_timeout", "30"),
+                   os.path.join(wd, "spind.log")) as sp:
+            time.sleep(1.5)
+            broker = port_holder.start()
+            try:
+                with Subscriber(broker.port) as sub:
+                    rc = sp.wait(60)
+                    time.sleep(0.5)
+                    reports = traffic_times(sub)
+                check(rc == 0, "spind exits 0")
+                seconds = len(open(prefix + ".seconds.csv").readlines()) - 1
+                # Reports of the first seconds were held, not lost.
+                check(len(reports) >= seconds - 1,
+                      "held reports were published (%d of %d)" % (len(reports), seconds))
+            finally:
+                broker.stop()
+
+
+if __name__ == "__main__":
+    main([test_broker_killed_and_restarted, test_broker_starts_late])
