@@ -54,6 +54,9 @@ class Workdir:
 
     def __enter__(self):
         self.path = tempfile.mkdtemp(prefix="spin-it-")
+        # mosquitto started as root drops to its own user: it must be able to
+        # read the files a test writes for it.
+        os.chmod(self.path, 0o755)
         return self.path
 
     def __exit__(self, *exc):
