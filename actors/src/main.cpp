@@ -72,6 +72,9 @@ int main(int argc, char** argv) {
   std::string config_path;
   if (cl.config_file) {
     config_path = *cl.config_file;
+  } else if (access("/etc/openwrt_release", F_OK) == 0) {
+    if (access(spin::openwrt_config_path, F_OK) == 0)
+      config_path = spin::openwrt_config_path;
   } else if (access(spin::default_config_path, F_OK) == 0) {
     config_path = spin::default_config_path;
   }

@@ -780,7 +780,8 @@ std::string help_text() {
         "  -c, --config FILE   read options from FILE (UCI syntax; default "
      << default_config_path
      << "\n"
-        "                      when it exists)\n"
+        "                      when it exists, "
+     << openwrt_config_path << " on OpenWRT)\n"
         "  -h, --help          show this text and exit\n"
         "  -V, --version       show the version and exit\n"
         "\n"

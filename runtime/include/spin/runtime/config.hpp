@@ -157,4 +157,7 @@ std::string help_text();
 /// The path spind reads when no -c is given (and it exists).
 inline constexpr const char* default_config_path = "/etc/spin/spin.conf";
 
+/// On OpenWRT (where /etc/openwrt_release exists) UCI keeps it here instead.
+inline constexpr const char* openwrt_config_path = "/etc/config/spin";
+
 } // namespace spin
