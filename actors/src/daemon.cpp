@@ -50,13 +50,22 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
     pcaps.push_back(&s);
   }
 
-  caf::actor_system_config sys_cfg;
-  sys_cfg.set("scheduler.max-threads", std::max<size_t>(cores, 2));
-  caf::actor_system sys{sys_cfg};
-  caf::scoped_actor self{sys};
-
+  // Declared before the actor system, so they outlive every actor: the system's
+  // destructor waits for the actors, which use both until they are gone.
   pipeline_gauge gauge;
   queue_bridge bridge{shards, cfg.queue_capacity};
+
+  caf::actor_system_config sys_cfg;
+  sys_cfg.set("scheduler.max-threads", std::max<size_t>(cores, 2));
+  // CAF's idle workers poll (100 busy attempts, then 500 naps of 50 us) before
+  // they sleep on a condition variable. On a router that idles most of the
+  // time this costs more CPU than the traffic: shorten both phases. Wake-ups
+  // from the sources reach a sleeping worker through the condition variable.
+  sys_cfg.set("work-stealing.aggressive-poll-attempts", size_t{10});
+  sys_cfg.set("work-stealing.moderate-poll-attempts", size_t{20});
+  sys_cfg.set("work-stealing.relaxed-sleep-duration", caf::timespan{50'000'000});
+  caf::actor_system sys{sys_cfg};
+  caf::scoped_actor self{sys};
 
   auto publisher = sys.spawn(mqtt_publisher, cfg.mqtt, &gauge, caf::actor{self});
   node_table::options topts;

@@ -81,5 +81,27 @@ def test_broker_starts_late():
                 broker.stop()
 
 
+def test_sigterm_stops_cleanly():
+    """A looping replay (the demo) runs until SIGTERM, then exits 0 without a
+    crash, having published while it ran."""
+    import signal
+    with Workdir() as wd, Broker(wd) as broker:
+        pcap, _ = generate(wd, "loop", 600, seed=6, extra=["--rate", "300"], flows=False)
+        for delay in (0.3, 1.5, 3.5):  # stop in different phases (start-up, between loops)
+            with Subscriber(broker.port) as sub:
+                with Spind(args(pcap, broker.port, wd, "--replay", "loop"),
+                           os.path.join(wd, "spind.log")) as sp:
+                    time.sleep(delay)
+                    sp.proc.send_signal(signal.SIGTERM)
+                    rc = sp.wait(20)
+                    log = sp.output()
+                check(rc == 0, "SIGTERM after %.1f s: exit 0 (got %d)\n%s" % (delay, rc,
+                                                                         log[-1500:]))
+                check("stopping on request" in log, "the stop is logged")
+                if delay > 3:
+                    check(len(traffic_times(sub)) >= 2, "reports were published meanwhile")
+
+
 if __name__ == "__main__":
-    main([test_broker_killed_and_restarted, test_broker_starts_late])
+    main([test_broker_killed_and_restarted, test_broker_starts_late,
+          test_sigterm_stops_cleanly])
