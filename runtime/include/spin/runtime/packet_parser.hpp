@@ -45,6 +45,11 @@ struct parse_extras {
   size_t l4_caplen = 0;
   /// True when the capture ended before the transport header did.
   bool truncated = false;
+  /// TCP only (when the header was captured): sequence number and flags
+  /// (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10), for stream
+  /// reassembly of DNS over TCP.
+  uint32_t tcp_seq = 0;
+  uint8_t tcp_flags = 0;
 };
 
 /// Parses one captured frame into `out` (the hash and IP-layer byte count
