@@ -35,8 +35,13 @@ inline void read_ports(const uint8_t* l4, size_t avail, uint8_t proto, packet_re
       size_t hdr = 0;
       if (proto == 17 || proto == 136)
         hdr = 8;
-      else if (proto == 6 && avail >= 13)
+      else if (proto == 6 && avail >= 14) {
         hdr = static_cast<size_t>(l4[12] >> 4) * 4;
+        extras->tcp_seq = (static_cast<uint32_t>(l4[4]) << 24) |
+                          (static_cast<uint32_t>(l4[5]) << 16) |
+                          (static_cast<uint32_t>(l4[6]) << 8) | l4[7];
+        extras->tcp_flags = l4[13];
+      }
       if (hdr >= 8 && avail >= hdr) {
         extras->l4_payload = l4 + hdr;
         extras->l4_caplen = avail - hdr;
