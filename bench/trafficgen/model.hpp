@@ -15,6 +15,7 @@ namespace tg {
 enum class Profile : std::uint8_t {
   Web,          // HTTPS page loads: TLS handshake + a few request/response pairs
   Api,          // HTTPS API calls: small requests and responses
+  Beacon,       // tracker / ad / telemetry beacon: handshake + one tiny exchange
   Media,        // HTTPS images / short clips: medium responses
   Video,        // HTTPS video segments every few seconds (TVs)
   Audio,        // HTTPS audio chunks (speakers)
@@ -55,6 +56,11 @@ struct Service {
   int rtt_us = 20000;          // round trip router <-> service
   std::uint8_t hops_ttl4 = 52; // IPv4 TTL / IPv6 hop limit seen on the LAN
   std::uint8_t hops_ttl6 = 52;
+  // Sub-resources: a session of this service (a page load, an app screen)
+  // also opens sub_min..sub_max connections of their own to these services.
+  std::vector<int> sub;
+  std::vector<double> sub_cum;
+  int sub_min = 0, sub_max = 0;
 };
 
 struct Affinity {
@@ -101,29 +107,10 @@ struct Device {
   std::int64_t v6_ready = 0; // global IPv6 usable (after RA + DAD) from then on
 
   bool v6_at(std::int64_t t) const { return v6 && online && t >= v6_ready; }
-  std::uint16_t port_next = 32768;
+  std::vector<std::int64_t> dns_ready; // per service: cached answer written by then (us)
+  std::vector<char> dns_aaaa;          // per service: the cached lookup asked for AAAA
   std::uint32_t xid = 0;
   std::uint16_t ipid = 0;
-
-  // Ephemeral ports 32768-60999 (Linux default). Ports that Wireshark maps
-  // to a dissector of its own are skipped, so tshark decodes the capture by
-  // the service port (otherwise e.g. UDP 41170 would be read as MANOLITO).
-  std::uint16_t next_port() {
-    static const std::uint16_t kSkip[] = {
-        34962, 34980, 37008, 41170, 44321, 44322, 44818, 45564, 47000,
-        47808, 48049, 48898, 49999, 54328, 56000, 56001, 56500, 56501,
-        57000, 57001, 57032, 57033, 57500, 57501, 57532, 57533, 59000,
-        59001, 59032, 59033, 59500, 59501, 59532, 59533, 60001};
-    for (;;) {
-      const std::uint16_t p = port_next;
-      port_next = static_cast<std::uint16_t>(port_next >= 60999 ? 32768 : port_next + 1);
-      bool skip = false;
-      for (std::uint16_t k : kSkip)
-        skip = skip || k == p;
-      if (!skip)
-        return p;
-    }
-  }
 };
 
 inline bool is_multicast_capable(Kind k) {
@@ -197,6 +184,11 @@ inline const std::vector<ZoneDef>& base_zone() {
       {"hub.light-bridge.example", nullptr, 2, 0, 3600},
       {"appliance.home-appliance.example", nullptr, 1, 0, 1800},
       {"energy.solar-monitor.example", nullptr, 1, 0, 3600},
+      {"fonts.typeface-cdn.example", nullptr, 2, 2, 86400},
+      {"pixel.ad-exchange.example", nullptr, 3, 2, 60},
+      {"images.news-daily.example", "news-daily-img.fastcdn.example", 0, 0, 3600},
+      {"news-daily-img.fastcdn.example", nullptr, 3, 2, 30},
+      {"telemetry.mobile-os.example", nullptr, 2, 2, 300},
   };
   return z;
 }
@@ -228,8 +220,8 @@ inline const std::vector<ServiceDef>& base_services() {
       {"voice.messenger.example", Profile::Call, 50000, false},
       {"search.find-engine.example", Profile::Web, 443, true},
       {"music.tunes-stream.example", Profile::Audio, 443, false},
-      {"ads.tracker-net.example", Profile::Api, 443, false},
-      {"metrics.tracker-net.example", Profile::Api, 443, false},
+      {"ads.tracker-net.example", Profile::Beacon, 443, false},
+      {"metrics.tracker-net.example", Profile::Beacon, 443, true},
       {"upload.cam-cloud.example", Profile::Upload, 443, false},
       {"events.cam-cloud.example", Profile::IotUdp, 10443, false},
       {"plugs.smarthome-hub.example", Profile::IotUdp, 6668, false},
@@ -252,68 +244,76 @@ inline const std::vector<ServiceDef>& base_services() {
       {"hub.light-bridge.example", Profile::Api, 443, false},
       {"appliance.home-appliance.example", Profile::Mqtt, 8883, false},
       {"energy.solar-monitor.example", Profile::Api, 443, false},
+      {"fonts.typeface-cdn.example", Profile::Api, 443, true},
+      {"pixel.ad-exchange.example", Profile::Beacon, 443, true},
+      {"images.news-daily.example", Profile::Media, 443, true},
+      {"telemetry.mobile-os.example", Profile::Beacon, 443, false},
   };
   return s;
 }
 
+// The main activities of a device kind, by weight. Pages and app screens
+// bring their sub-resource connections along (page_subresources below), so
+// most sessions are short; video, audio, downloads, uploads, calls and
+// games are few but carry most of the bytes.
 inline const std::vector<Affinity>& default_affinities(Kind k) {
   static const std::vector<Affinity> phone = {
-      {"www.shop.example", 3},
-      {"img.shop.example", 3},
-      {"api.social-feed.example", 8},
-      {"media.social-feed.example", 5},
-      {"chat.messenger.example", 6},
-      {"voice.messenger.example", 0.3},
-      {"search.find-engine.example", 5},
-      {"maps.geo-nav.example", 2},
-      {"mail.webmail.example", 3},
-      {"www.news-daily.example", 3},
-      {"ads.tracker-net.example", 4},
+      // pages
+      {"www.shop.example", 1.5},
+      {"www.news-daily.example", 1.5},
+      {"search.find-engine.example", 3},
+      {"maps.geo-nav.example", 1},
+      {"mail.webmail.example", 1.5},
+      {"wiki.encyclo.example", 0.8},
+      {"bank.secure-pay.example", 0.3},
+      // apps, beacons, background
+      {"api.social-feed.example", 5},
+      {"chat.messenger.example", 5},
+      {"telemetry.mobile-os.example", 3},
+      {"ads.tracker-net.example", 2},
       {"metrics.tracker-net.example", 3},
-      {"connectivity-check.mobile-os.example", 1},
-      {"updates.mobile-os.example", 0.15},
-      {"video.streamco.example", 1.0},
-      {"music.tunes-stream.example", 1},
-      {"bank.secure-pay.example", 0.5},
-      {"wiki.encyclo.example", 1},
-      {"cloud.photo-backup.example", 0.3},
-      {"time.ntp-pool.example", 0.2},
+      {"pixel.ad-exchange.example", 1.5},
+      {"weather.forecast-api.example", 0.6},
+      {"connectivity-check.mobile-os.example", 0.5},
+      {"img.shop.example", 0.5},
+      {"media.social-feed.example", 1},
+      {"time.ntp-pool.example", 0.3},
+      // few, but most of the bytes
+      {"video.streamco.example", 0.07},
+      {"music.tunes-stream.example", 0.15},
+      {"updates.mobile-os.example", 0.02},
+      {"cloud.photo-backup.example", 0.05},
+      {"voice.messenger.example", 0.02},
   };
   static const std::vector<Affinity> laptop = {
-      {"docs.office-suite.example", 6},
-      {"meet.office-suite.example", 0.3},
-      {"mail.webmail.example", 4},
-      {"search.find-engine.example", 6},
-      {"wiki.encyclo.example", 3},
-      {"www.news-daily.example", 4},
-      {"www.shop.example", 3},
-      {"img.shop.example", 3},
-      {"video.streamco.example", 1.5},
-      {"updates.mobile-os.example", 0.2},
-      {"cloud.photo-backup.example", 0.3},
-      {"ads.tracker-net.example", 3},
-      {"metrics.tracker-net.example", 2},
-      {"bank.secure-pay.example", 1},
-      {"api.social-feed.example", 2},
-      {"media.social-feed.example", 1},
-      {"connectivity-check.mobile-os.example", 0.5},
-      {"chat.messenger.example", 2},
-      {"time.ntp-pool.example", 0.2},
+      {"docs.office-suite.example", 4},    {"mail.webmail.example", 2.5},
+      {"search.find-engine.example", 4},   {"wiki.encyclo.example", 1.5},
+      {"www.news-daily.example", 2},       {"www.shop.example", 1.5},
+      {"bank.secure-pay.example", 0.5},    {"chat.messenger.example", 4},
+      {"api.social-feed.example", 2},      {"telemetry.mobile-os.example", 2},
+      {"ads.tracker-net.example", 2},      {"metrics.tracker-net.example", 3},
+      {"pixel.ad-exchange.example", 1.5},  {"connectivity-check.mobile-os.example", 0.3},
+      {"img.shop.example", 0.5},           {"media.social-feed.example", 0.5},
+      {"time.ntp-pool.example", 0.3},      {"video.streamco.example", 0.1},
+      {"updates.mobile-os.example", 0.03}, {"cloud.photo-backup.example", 0.05},
+      {"meet.office-suite.example", 0.02},
   };
   static const std::vector<Affinity> tv = {
-      {"video.streamco.example", 6},      {"www.streamco.example", 2},
-      {"api.streamco.example", 3},        {"tv-guide.broadcaster.example", 2},
-      {"licence.drm-service.example", 2}, {"telemetry.tv-maker.example", 2},
-      {"ads.tracker-net.example", 1},     {"time.ntp-pool.example", 0.3},
+      {"video.streamco.example", 0.3},    {"www.streamco.example", 1},
+      {"api.streamco.example", 4},        {"tv-guide.broadcaster.example", 2},
+      {"licence.drm-service.example", 1}, {"telemetry.tv-maker.example", 5},
+      {"ads.tracker-net.example", 2},     {"metrics.tracker-net.example", 2},
+      {"time.ntp-pool.example", 0.3},
   };
   static const std::vector<Affinity> console = {
-      {"games.play-net.example", 4},      {"store.play-net.example", 0.5},
-      {"video.streamco.example", 3},      {"api.streamco.example", 1},
-      {"metrics.tracker-net.example", 1}, {"time.ntp-pool.example", 0.3},
+      {"games.play-net.example", 0.3},    {"store.play-net.example", 0.05},
+      {"video.streamco.example", 0.2},    {"api.streamco.example", 2},
+      {"metrics.tracker-net.example", 3}, {"telemetry.tv-maker.example", 1},
+      {"time.ntp-pool.example", 0.3},
   };
   static const std::vector<Affinity> speaker = {
-      {"music.tunes-stream.example", 8},   {"api.voice-assistant.example", 4},
-      {"weather.forecast-api.example", 1}, {"metrics.tracker-net.example", 0.5},
+      {"music.tunes-stream.example", 0.6}, {"api.voice-assistant.example", 6},
+      {"weather.forecast-api.example", 2}, {"metrics.tracker-net.example", 2},
       {"time.ntp-pool.example", 0.5},
   };
   static const std::vector<Affinity> iot = {{"time.ntp-pool.example", 1}};
@@ -332,6 +332,67 @@ inline const std::vector<Affinity>& default_affinities(Kind k) {
     break;
   }
   return iot;
+}
+
+struct SubresourceDef {
+  const char* service;
+  int min, max; // connections of their own per session
+  std::vector<Affinity> to;
+};
+
+// Connections a page load or app screen opens besides its own (images and
+// fonts from CDNs, ads, trackers). --cdn-overlap adds its sites separately.
+inline const std::vector<SubresourceDef>& page_subresources() {
+  static const std::vector<SubresourceDef> s = {
+      {"www.shop.example",
+       3,
+       10,
+       {{"img.shop.example", 6},
+        {"fonts.typeface-cdn.example", 1},
+        {"ads.tracker-net.example", 2},
+        {"metrics.tracker-net.example", 2},
+        {"pixel.ad-exchange.example", 2}}},
+      {"www.news-daily.example",
+       4,
+       12,
+       {{"images.news-daily.example", 6},
+        {"fonts.typeface-cdn.example", 1},
+        {"ads.tracker-net.example", 3},
+        {"metrics.tracker-net.example", 2},
+        {"pixel.ad-exchange.example", 3}}},
+      {"search.find-engine.example",
+       1,
+       4,
+       {{"metrics.tracker-net.example", 2},
+        {"ads.tracker-net.example", 1},
+        {"fonts.typeface-cdn.example", 1}}},
+      {"maps.geo-nav.example",
+       2,
+       6,
+       {{"maps.geo-nav.example", 4}, {"metrics.tracker-net.example", 1}}},
+      {"mail.webmail.example",
+       1,
+       3,
+       {{"fonts.typeface-cdn.example", 1}, {"metrics.tracker-net.example", 1}}},
+      {"docs.office-suite.example",
+       1,
+       4,
+       {{"fonts.typeface-cdn.example", 1}, {"metrics.tracker-net.example", 1}}},
+      {"wiki.encyclo.example", 0, 3, {{"fonts.typeface-cdn.example", 1}}},
+      {"bank.secure-pay.example", 1, 3, {{"metrics.tracker-net.example", 1}}},
+      {"www.streamco.example",
+       2,
+       5,
+       {{"api.streamco.example", 3}, {"metrics.tracker-net.example", 1}}},
+      {"api.social-feed.example",
+       1,
+       6,
+       {{"media.social-feed.example", 6},
+        {"pixel.ad-exchange.example", 1},
+        {"ads.tracker-net.example", 1}}},
+      {"api.streamco.example", 0, 2, {{"metrics.tracker-net.example", 1}}},
+  };
+  return s;
 }
 
 // Interleaved so that a small --devices still gets a mix of kinds.

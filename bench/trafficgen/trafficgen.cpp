@@ -18,6 +18,8 @@
 #include <queue>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace tg {
@@ -235,6 +237,10 @@ struct PP {
 enum class SK : std::uint8_t { Flow, Life, Spawner, Noise };
 enum class NoiseKind : std::uint8_t { Arp, Mdns, Ssdp, Nd, Ra, Igmp, Bcast };
 enum class Transport : std::uint8_t { Tcp, Quic, UdpMsg, Stream, Icmp, DnsOnly };
+// What a new session does with its service: the service's own protocol, a
+// ping, a lookup of a non-existent name, or a lookup without a connection
+// (browser prefetch, an app resolving a name it then does not use).
+enum class Mode : std::uint8_t { Normal, Icmp, NxLookup, Lookup };
 enum Phase : std::uint8_t {
   PH_DNS,
   PH_OPEN,
@@ -270,7 +276,14 @@ struct Session {
   std::uint8_t dns_nq = 0;
   std::uint16_t dns_id[2] = {0, 0};
   std::uint16_t dns_sport = 0;
-  int nx = -1; // NX name index for DNS-only sessions
+  std::int64_t dns_done = 0; // last answer of the lookup written at
+  int nx = -1;               // NX name index for DNS-only sessions
+  bool aaaa_ok = true;       // the device knows the service's AAAA records
+  // flow-key accounting (summary.json "flow_keys"): 0 keys that can recur
+  // (fixed ports, ICMP), 1 keys of a port no earlier session of the device
+  // used for this destination, 2 such a port reused after a full cycle
+  std::uint8_t kmode_flow = 0, kmode_dns = 0;
+  std::uint8_t kseen = 0; // keys counted: 1 flow up, 2 flow down, 4 DNS up, 8 DNS down
   // main flow
   bool v6 = false;
   Addr remote;
@@ -402,6 +415,10 @@ const char* kNxNames[] = {"wpad.lan", "_dns.resolver.arpa", "isatap.lan",
                           "router.lan.lan", "time.local-ntp.lan"};
 constexpr int kNxCount = sizeof kNxNames / sizeof kNxNames[0];
 
+// Share of the activities of phones, laptops, TVs, consoles and speakers
+// that are a lookup without a connection (prefetch, unused answers).
+constexpr double kLookupShare = 0.3;
+
 // ====================================================================== generator
 
 class Generator {
@@ -411,6 +428,14 @@ public:
     bscale_ = std::clamp(o_.rate / 40000.0, 0.02, 2.0);
     stream_scale_ = std::clamp(bscale_ * 5.0, 0.1, 1.0);
     pace_scale_ = std::clamp(bscale_ * 3.0, 0.1, 1.0);
+    static const std::uint16_t kSkip[] = {
+        34962, 34980, 37008, 41170, 44321, 44322, 44818, 45564, 47000,
+        47808, 48049, 48898, 49999, 54328, 56000, 56001, 56500, 56501,
+        57000, 57001, 57032, 57033, 57500, 57501, 57532, 57533, 59000,
+        59001, 59032, 59033, 59500, 59501, 59532, 59533, 60001};
+    for (std::uint32_t port = 32768; port <= 60999; ++port)
+      if (std::find(std::begin(kSkip), std::end(kSkip), port) == std::end(kSkip))
+        eph_ports_.push_back(static_cast<std::uint16_t>(port));
   }
 
   int run();
@@ -433,11 +458,27 @@ private:
   static void sort_queue(Session& s);
 
   // flows
+  struct Intent {
+    int svc;
+    std::int64_t delay; // after the spawn
+    Mode mode;
+  };
   void spawn_flow(std::int64_t now);
-  std::uint32_t start_flow(int dev, int svc, std::int64_t now, bool controlled,
-                           bool persistent, Transport forced, bool force_dns);
-  void configure_flow(Session& s, int dev, int svc, bool persistent, Transport forced);
+  void plan_spawn(int dev, std::vector<Intent>& out);
+  std::int64_t start_flow(int dev, int svc, std::int64_t now, bool controlled,
+                          bool persistent, Mode mode, bool force_dns);
+  void configure_flow(Session& s, int dev, int svc, bool persistent, Mode mode);
   void init_controller();
+  std::uint16_t alloc_port(int dev, const Addr& dst, std::uint8_t proto,
+                           std::uint16_t dport, std::uint8_t& kmode);
+  static std::uint8_t key_class(Session& s, std::uint8_t bit, std::uint8_t kmode) {
+    if (kmode != 1)
+      return kmode;
+    if (s.kseen & bit)
+      return 2;
+    s.kseen = static_cast<std::uint8_t>(s.kseen | bit);
+    return 1;
+  }
   void make_exchanges(Session& s);
   Exchange persistent_exchange(const Session& s);
   std::int64_t estimate(const Session& s) const;
@@ -486,6 +527,8 @@ private:
     bool whole; // never truncated (DNS, DHCP)
     bool pad;   // pad to 60 bytes (frames not sent by the router itself)
     std::uint16_t sport, dport;
+    // flow key: 0 may recur (looked up in fixed_keys_), 1 new, 2 seen before
+    std::uint8_t keyc;
   };
   std::size_t l4_offset(bool v6, bool ra) const {
     return eth_len_ + (v6 ? 40 : ra ? 24 : 20);
@@ -539,12 +582,29 @@ private:
 
   std::vector<int> online_;
   std::vector<double> online_cum_;
+  std::vector<Intent> intents_;
+
+  // Ephemeral ports (32768-60999 minus the ports Wireshark maps to
+  // dissectors of its own, so tshark decodes every flow by its service
+  // port). Each device walks its own permutation of them per destination
+  // (family, protocol, address, port), as RFC 6056 port selection does;
+  // a port comes back for a destination only after all others were used.
+  struct PortSeq {
+    std::uint32_t off = 0, stride = 1, count = 0;
+  };
+  std::vector<std::uint16_t> eph_ports_;
+  std::unordered_map<FlowKey, PortSeq, FlowKeyHash> port_seqs_;
+  // distinct flow keys of the file: counted when a session first sends in a
+  // direction from a fresh port; keys that can recur are kept in a set
+  // (bounded by devices x destinations)
+  std::unordered_set<FlowKey, FlowKeyHash> fixed_keys_;
+  std::uint64_t flow_keys_ = 0;
 
   // controller
   bool ctrl_started_ = false;
   std::int64_t ctrl_t0_ = 0;
   double m_avg_ = 60.0;
-  std::uint64_t ctrl_sessions_ = 0;
+  std::uint64_t ctrl_spawns_ = 0;
   std::int64_t ctrl_last_ = 0;
   double pending_ema_ = 0;
   std::int64_t pending_ = 0;
@@ -711,9 +771,38 @@ void Generator::build_model() {
     cdn_services.push_back(static_cast<int>(services_.size()) - 1);
     const int an = add_name("analytics.site-stats.example", 120);
     names_[static_cast<std::size_t>(an)].cname = swift[2];
-    add_service("analytics.site-stats.example", Profile::Api, 443, false);
+    add_service("analytics.site-stats.example", Profile::Beacon, 443, false);
     cdn_services.push_back(static_cast<int>(services_.size()) - 1);
   }
+  // sub-resource connections of pages and app screens
+  auto add_subs = [this](const std::string& page, int lo, int hi,
+                         const std::vector<Affinity>& to) {
+    Service& sv = services_[static_cast<std::size_t>(find_service(page))];
+    sv.sub_min = lo;
+    sv.sub_max = hi;
+    double total = 0;
+    for (const auto& a : to) {
+      const int t = find_service(a.service);
+      if (t < 0)
+        continue;
+      sv.sub.push_back(t);
+      total += a.weight;
+      sv.sub_cum.push_back(total);
+    }
+  };
+  for (const auto& def : page_subresources())
+    add_subs(def.service, def.min, def.max, def.to);
+  if (o_.cdn_overlap)
+    for (const std::string site : cdn_sites()) {
+      const std::string st = "static." + site + ".example";
+      add_subs("www." + site + ".example", 2, 9,
+               {{st.c_str(), 5},
+                {"fonts.web-fonts.example", 1},
+                {"js.libs-cdn.example", 1},
+                {"analytics.site-stats.example", 1},
+                {"ads.tracker-net.example", 1},
+                {"metrics.tracker-net.example", 1}});
+    }
   for (auto& n : names_) {
     n.a_seen.assign(n.a.size(), 0);
     n.aaaa_seen.assign(n.aaaa.size(), 0);
@@ -747,13 +836,18 @@ void Generator::build_model() {
         (d.kind == Kind::Phone || d.kind == Kind::Laptop || d.kind == Kind::Tv)) {
       for (int s : cdn_services) {
         d.services.push_back(s);
-        total += d.kind == Kind::Tv ? 0.3 : 1.2;
+        const bool page =
+            names_[static_cast<std::size_t>(services_[static_cast<std::size_t>(s)].name)]
+                .name.rfind("www.", 0) == 0;
+        total += (d.kind == Kind::Tv ? 0.25 : 1.0) * (page ? 0.6 : 0.15);
         d.cum.push_back(total);
       }
     }
     if (tpl.persistent)
       d.persistent = find_service(tpl.persistent);
     d.dns_expiry.assign(services_.size(), -1);
+    d.dns_ready.assign(services_.size(), 0);
+    d.dns_aaaa.assign(services_.size(), 0);
   }
 }
 
@@ -853,7 +947,7 @@ void Generator::build_devices() {
       d.ssdp_searcher = d.ip_ttl == 128;
       break;
     case Kind::Tv:
-      d.activity = 4.0;
+      d.activity = 2.0;
       d.dhcp_vendor = "udhcp 1.36.1";
       d.edns = rng_.chance(0.5);
       d.mdns_type = kMdnsTypes[0].type;
@@ -861,7 +955,7 @@ void Generator::build_devices() {
       d.ssdp_responder = true;
       break;
     case Kind::Console:
-      d.activity = 3.0;
+      d.activity = 1.5;
       d.dhcp_vendor = "";
       d.edns = true;
       d.ssdp_responder = true;
@@ -889,7 +983,6 @@ void Generator::build_devices() {
       break;
     }
     d.igmp = is_multicast_capable(d.kind) || d.mdns_type != nullptr;
-    d.port_next = static_cast<std::uint16_t>(rng_.range(32768, 60999));
     d.ipid = rng_.u16();
     devices_.push_back(std::move(d));
   }
@@ -1001,6 +1094,46 @@ double Generator::ctrl_lambda(std::int64_t now) {
 
 // ====================================================================== flows
 
+// Next source port of device dev towards (dst, proto, dport). TCP walks the
+// ports upwards in steps of two from a per-destination offset (as Linux
+// connect() does), UDP in a pseudo-random order. kmode: 1 while the port is
+// new for this destination, 2 once the permutation starts over.
+std::uint16_t Generator::alloc_port(int dev, const Addr& dst, std::uint8_t proto,
+                                    std::uint16_t dport, std::uint8_t& kmode) {
+  FlowKey k;
+  k.family = dst.family;
+  k.proto = proto;
+  k.sport = static_cast<std::uint16_t>(dev);
+  k.dport = dport;
+  std::memcpy(k.dst.data(), dst.b.data(), dst.len());
+  const auto n = static_cast<std::uint32_t>(eph_ports_.size());
+  auto [it, inserted] = port_seqs_.try_emplace(k);
+  PortSeq& ps = it->second;
+  if (inserted) {
+    ps.off = static_cast<std::uint32_t>(rng_.below(n));
+    if (proto == 6) {
+      ps.stride = 2;
+    } else {
+      auto gcd = [](std::uint32_t a, std::uint32_t b) {
+        while (b) {
+          const std::uint32_t t = a % b;
+          a = b;
+          b = t;
+        }
+        return a;
+      };
+      do
+        ps.stride = static_cast<std::uint32_t>(rng_.range(n / 5, n - n / 5));
+      while (gcd(ps.stride, n) != 1);
+    }
+  }
+  kmode = ps.count < n ? 1 : 2;
+  const std::uint64_t i =
+      (ps.off + static_cast<std::uint64_t>(ps.stride) * (ps.count % n)) % n;
+  ++ps.count;
+  return eph_ports_[static_cast<std::size_t>(i)];
+}
+
 void Generator::spawn_flow(std::int64_t now) {
   if (online_.empty())
     return;
@@ -1011,67 +1144,110 @@ void Generator::spawn_flow(std::int64_t now) {
   if (k >= online_.size())
     k = online_.size() - 1;
   const int dev = online_[k];
-  Device& d = devices_[static_cast<std::size_t>(dev)];
-  Transport forced = Transport::Tcp;
-  bool force = false;
-  // a few special sessions
-  if (d.kind != Kind::Iot && rng_.chance(0.01)) {
-    forced = Transport::DnsOnly;
-    force = true;
-  } else if ((d.kind == Kind::Laptop || d.kind == Kind::Phone) && rng_.chance(0.025)) {
-    forced = Transport::Icmp;
-    force = true;
-  }
-  if (d.services.empty())
+  plan_spawn(dev, intents_);
+  if (intents_.empty())
     return;
-  const double rs = rng_.uniform() * d.cum.back();
-  std::size_t si = static_cast<std::size_t>(
-      std::upper_bound(d.cum.begin(), d.cum.end(), rs) - d.cum.begin());
-  if (si >= d.services.size())
-    si = d.services.size() - 1;
-  const int svc = d.services[si];
-  start_flow(dev, svc, now, true, false, force ? forced : Transport::Tcp, false);
+  std::int64_t total = 0;
+  for (const Intent& in : intents_)
+    total += start_flow(dev, in.svc, now + in.delay, true, false, in.mode, false);
+  // the controller's mean: planned packets per spawn
+  ++ctrl_spawns_;
+  const double w = std::max(0.01, 1.0 / static_cast<double>(ctrl_spawns_ + 50));
+  m_avg_ = (1 - w) * m_avg_ + w * static_cast<double>(total);
 }
 
-std::uint32_t Generator::start_flow(int dev, int svc, std::int64_t now, bool controlled,
-                                    bool persistent, Transport forced, bool force_dns) {
+// What one activity of a device starts: a session with one of its
+// services, plus the sub-resource connections of a page or app screen, or
+// a lookup without a connection, a lookup of a non-existent name, a ping.
+void Generator::plan_spawn(int dev, std::vector<Intent>& out) {
+  const Device& d = devices_[static_cast<std::size_t>(dev)];
+  out.clear();
+  if (d.services.empty())
+    return;
+  auto pick = [this](const std::vector<int>& list, const std::vector<double>& cum) {
+    const double rs = rng_.uniform() * cum.back();
+    std::size_t si = static_cast<std::size_t>(
+        std::upper_bound(cum.begin(), cum.end(), rs) - cum.begin());
+    return list[std::min(si, list.size() - 1)];
+  };
+  const int svc = pick(d.services, d.cum);
+  if (d.kind != Kind::Iot) {
+    const double r = rng_.uniform();
+    if (r < 0.01) {
+      out.push_back({svc, 0, Mode::NxLookup});
+      return;
+    }
+    if (r < 0.01 + kLookupShare) {
+      out.push_back({svc, 0, Mode::Lookup});
+      return;
+    }
+    if ((d.kind == Kind::Laptop || d.kind == Kind::Phone) && r < 0.035 + kLookupShare) {
+      out.push_back({svc, 0, Mode::Icmp});
+      return;
+    }
+  }
+  out.push_back({svc, 0, Mode::Normal});
+  const Service& sv = services_[static_cast<std::size_t>(svc)];
+  if (sv.sub.empty())
+    return;
+  const int n = static_cast<int>(rng_.range(sv.sub_min, sv.sub_max));
+  // sub-resources follow once the page's first bytes are in
+  std::int64_t t = sv.rtt_us * 4 + rng_.range(20 * kMs, 300 * kMs);
+  for (int i = 0; i < n; ++i) {
+    out.push_back({pick(sv.sub, sv.sub_cum), t, Mode::Normal});
+    t += rng_.chance(0.6) ? rng_.range(1 * kMs, 40 * kMs)
+                          : rng_.range(50 * kMs, 900 * kMs);
+  }
+}
+
+// Starts a session at time now; returns its planned packet count.
+std::int64_t Generator::start_flow(int dev, int svc, std::int64_t now, bool controlled,
+                                   bool persistent, Mode mode, bool force_dns) {
   const std::uint32_t idx = new_session(SK::Flow);
   Session& s = pool_[idx];
   Device& d = devices_[static_cast<std::size_t>(dev)];
   const Service& sv = services_[static_cast<std::size_t>(svc)];
+  const auto si = static_cast<std::size_t>(svc);
   s.controlled = controlled;
   s.tnext = now;
-  configure_flow(s, dev, svc, persistent, forced);
+  configure_flow(s, dev, svc, persistent, mode);
 
   // DNS: when the device cache expired, and sometimes anyway (apps with
-  // their own resolver, browsers prefetching, ...)
-  const std::int64_t exp = d.dns_expiry[static_cast<std::size_t>(svc)];
+  // their own resolver, browsers prefetching, ...). Without a lookup the
+  // connection waits for the answer of the one that filled the cache (it
+  // may still be under way), so no address is used before its answer.
+  const std::int64_t exp = d.dns_expiry[si];
   s.do_dns = force_dns || s.tr == Transport::DnsOnly || exp < 0 || exp <= now ||
-             rng_.chance(0.15);
-  if (s.do_dns && s.tr != Transport::DnsOnly) {
-    const std::int64_t cache =
-        std::min<std::int64_t>(sv.min_ttl, d.kind == Kind::Iot ? 3600 : 600);
-    d.dns_expiry[static_cast<std::size_t>(svc)] = now + cache * kSec;
+             rng_.chance(0.4);
+  if (!s.do_dns) {
+    s.tnext = std::max(now, d.dns_ready[si]);
+    s.aaaa_ok = d.dns_aaaa[si] != 0;
   }
   s.phase = PH_DNS;
+  std::int64_t est = 0;
   if (controlled) {
-    s.est = estimate(s);
-    pending_ += s.est;
-    ++ctrl_sessions_;
-    const double w = std::max(0.01, 1.0 / static_cast<double>(ctrl_sessions_ + 50));
-    m_avg_ = (1 - w) * m_avg_ + w * static_cast<double>(s.est);
+    est = estimate(s);
+    s.est = est;
+    pending_ += est;
   }
   ++sessions_started_;
-  if (plan(idx, now))
+  const bool more = plan(idx, now);
+  if (s.do_dns && s.nx < 0) {
+    const std::int64_t cache =
+        std::min<std::int64_t>(sv.min_ttl, d.kind == Kind::Iot ? 3600 : 600);
+    d.dns_expiry[si] = now + cache * kSec;
+    d.dns_ready[si] = s.dns_done;
+    d.dns_aaaa[si] = s.dns_nq == 2;
+  }
+  if (more)
     schedule(idx);
   else
     finish_session(idx);
-  return idx;
+  return est;
 }
 
 // Transport, timing and the exchange plan of a new flow.
-void Generator::configure_flow(Session& s, int dev, int svc, bool persistent,
-                               Transport forced) {
+void Generator::configure_flow(Session& s, int dev, int svc, bool persistent, Mode mode) {
   const Device& d = devices_[static_cast<std::size_t>(dev)];
   const Service& sv = services_[static_cast<std::size_t>(svc)];
   s.dev = dev;
@@ -1097,15 +1273,18 @@ void Generator::configure_flow(Session& s, int dev, int svc, bool persistent,
       s.tr = Transport::Quic;
     break;
   }
-  if (forced == Transport::Icmp || forced == Transport::DnsOnly)
-    s.tr = forced;
-  if (s.tr == Transport::DnsOnly)
+  s.nx = -1;
+  if (mode == Mode::Icmp)
+    s.tr = Transport::Icmp;
+  if (mode == Mode::NxLookup || mode == Mode::Lookup)
+    s.tr = Transport::DnsOnly;
+  if (mode == Mode::NxLookup)
     s.nx = static_cast<int>(rng_.below(kNxCount));
   make_exchanges(s);
 }
 
-// Prior for the mean packets per session: sample the session mix with a
-// copy of the generator state (the real random sequence is not consumed).
+// Prior for the mean packets per spawn: sample the spawn mix with a copy of
+// the generator state (the real random sequence is not consumed).
 void Generator::init_controller() {
   const Rng saved = rng_;
   double total_w = 0;
@@ -1114,22 +1293,19 @@ void Generator::init_controller() {
   double sum = 0;
   const int n = 400;
   Session tmp;
+  std::vector<Intent> intents;
   for (int i = 0; i < n; ++i) {
     double r = rng_.uniform() * total_w;
     std::size_t k = 0;
     while (k + 1 < devices_.size() && r >= devices_[k].activity)
       r -= devices_[k++].activity;
-    const Device& d = devices_[k];
-    if (d.services.empty())
-      continue;
-    const double rs = rng_.uniform() * d.cum.back();
-    std::size_t si = static_cast<std::size_t>(
-        std::upper_bound(d.cum.begin(), d.cum.end(), rs) - d.cum.begin());
-    if (si >= d.services.size())
-      si = d.services.size() - 1;
-    configure_flow(tmp, static_cast<int>(k), d.services[si], false, Transport::Tcp);
-    tmp.do_dns = rng_.chance(0.4);
-    sum += static_cast<double>(estimate(tmp));
+    plan_spawn(static_cast<int>(k), intents);
+    for (const Intent& in : intents) {
+      configure_flow(tmp, static_cast<int>(k), in.svc, false, in.mode);
+      tmp.do_dns =
+          in.mode == Mode::NxLookup || in.mode == Mode::Lookup || rng_.chance(0.4);
+      sum += static_cast<double>(estimate(tmp));
+    }
   }
   rng_ = saved;
   m_avg_ = std::max(4.0, sum / n);
@@ -1167,7 +1343,12 @@ void Generator::make_exchanges(Session& s) {
     return;
   }
   auto hs = [&]() {
-    if (tls)
+    // full TLS handshake (certificate chain), or a resumed session
+    if (tls && rng_.chance(0.35))
+      ex.push_back({517, clampu(rng_.uniform(150, 400), 0, 1e9), 0,
+                    static_cast<std::int32_t>(rng_.range(200, 3 * kMs)),
+                    static_cast<std::int32_t>(rng_.range(500, 15 * kMs))});
+    else if (tls)
       ex.push_back({517, clampu(rng_.uniform(2500, 5200), 0, 1e9), 0,
                     static_cast<std::int32_t>(rng_.range(200, 3 * kMs)),
                     static_cast<std::int32_t>(rng_.range(500, 15 * kMs))});
@@ -1185,9 +1366,9 @@ void Generator::make_exchanges(Session& s) {
   switch (sv.profile) {
   case Profile::Web: {
     hs();
-    const int n = static_cast<int>(rng_.range(1, 8));
+    const int n = static_cast<int>(rng_.range(1, 3));
     for (int i = 0; i < n; ++i)
-      add(rng_.uniform(300, 1400), std::clamp(rng_.lognormal(14000, 1.1), 200.0, 2e6),
+      add(rng_.uniform(300, 1400), std::clamp(rng_.lognormal(9000, 1.0), 200.0, 2e6),
           rng_.range(5 * kMs, 800 * kMs), rng_.range(1 * kMs, 60 * kMs));
     break;
   }
@@ -1201,20 +1382,27 @@ void Generator::make_exchanges(Session& s) {
           rng_.range(20 * kMs, 2 * kSec), rng_.range(1 * kMs, 80 * kMs));
     break;
   }
+  case Profile::Beacon: {
+    hs();
+    const int n = rng_.chance(0.3) ? 2 : 1;
+    for (int i = 0; i < n; ++i)
+      add(rng_.uniform(250, 1400), rng_.uniform(30, 700), rng_.range(20 * kMs, 1 * kSec),
+          rng_.range(1 * kMs, 60 * kMs));
+    break;
+  }
   case Profile::Media: {
     hs();
-    const int n = static_cast<int>(rng_.range(1, 6));
+    const int n = rng_.chance(0.7) ? 1 : static_cast<int>(rng_.range(2, 3));
     for (int i = 0; i < n; ++i)
-      add(rng_.uniform(400, 900),
-          std::clamp(rng_.lognormal(250000 * b, 0.8), 3000.0, 8e6),
-          rng_.range(50 * kMs, 3 * kSec), rng_.range(1 * kMs, 30 * kMs));
+      add(rng_.uniform(400, 900), std::clamp(rng_.lognormal(20000 * b, 1.0), 1500.0, 4e6),
+          rng_.range(20 * kMs, 2 * kSec), rng_.range(1 * kMs, 30 * kMs));
     break;
   }
   case Profile::Video: {
     hs();
     add(rng_.uniform(500, 900), rng_.uniform(2000, 9000), rng_.range(5 * kMs, 100 * kMs),
         rng_.range(5 * kMs, 40 * kMs)); // manifest
-    const int n = static_cast<int>(rng_.range(3, 20));
+    const int n = static_cast<int>(rng_.range(8, 30));
     for (int i = 0; i < n; ++i)
       add(rng_.uniform(500, 900),
           std::clamp(rng_.lognormal(1.2e6 * b, 0.5), 12000.0, 2e7),
@@ -1365,10 +1553,12 @@ void Generator::plan_dns(Session& s, std::int64_t t) {
   Device& d = devices_[static_cast<std::size_t>(s.dev)];
   const bool v6 = d.v6_at(t);
   s.dns_v6 = v6 && rng_.chance(0.35);
-  s.dns_sport = d.next_port();
-  s.dns_edns = d.edns;
-  s.dns_nq = static_cast<std::uint8_t>(v6 && s.tr != Transport::DnsOnly ? 2 : 1);
   s.dns_tcp = rng_.chance(0.03);
+  s.dns_sport = alloc_port(s.dev, s.dns_v6 ? router6_ : router4_, s.dns_tcp ? 6 : 17, 53,
+                           s.kmode_dns);
+  s.dns_edns = d.edns;
+  s.dns_nq = static_cast<std::uint8_t>(v6 && s.nx < 0 ? 2 : 1);
+  s.aaaa_ok = s.dns_nq == 2;
   for (int i = 0; i < s.dns_nq; ++i)
     s.dns_id[i] = rng_.u16();
   const bool hit = rng_.chance(0.7);
@@ -1451,6 +1641,7 @@ void Generator::plan_dns(Session& s, std::int64_t t) {
     seg(0, c + 1, r + 1, ACKF, 0, 0, 0, 0);
     end = tt;
   }
+  s.dns_done = end;
   s.tnext = end + rng_.range(100, 3 * kMs);
 }
 
@@ -1458,15 +1649,22 @@ void Generator::open_flow(Session& s, std::int64_t t) {
   Device& d = devices_[static_cast<std::size_t>(s.dev)];
   const Service& sv = services_[static_cast<std::size_t>(s.svc)];
   const DnsName& fin = names_[static_cast<std::size_t>(sv.final_name)];
-  s.v6 = d.v6_at(t) && !fin.aaaa.empty() && rng_.chance(0.6);
+  s.v6 = s.aaaa_ok && d.v6_at(t) && !fin.aaaa.empty() && rng_.chance(0.6);
   const auto& list = s.v6 ? fin.aaaa : fin.a;
   s.remote = list[rng_.below(list.size())];
-  s.sport = d.next_port();
   s.dport = s.tr == Transport::Quic ? 443 : sv.port;
   if (sv.profile == Profile::Call)
     s.dport = static_cast<std::uint16_t>(sv.port + rng_.range(0, 19));
-  if (sv.profile == Profile::Ntp && d.kind == Kind::Iot && rng_.chance(0.5))
-    s.sport = 123;
+  if (s.tr == Transport::Icmp) {
+    s.sport = 0;
+    s.kmode_flow = 0; // echo keys recur (same device, same address)
+  } else if (sv.profile == Profile::Ntp && d.kind == Kind::Iot && rng_.chance(0.5)) {
+    s.sport = 123; // ntpd
+    s.kmode_flow = 0;
+  } else {
+    s.sport = alloc_port(s.dev, s.remote, s.tr == Transport::Tcp ? 6 : 17, s.dport,
+                         s.kmode_flow);
+  }
   s.ipid_c = rng_.u16();
   s.ipid_s = rng_.u16();
 }
@@ -1818,14 +2016,14 @@ void Generator::device_online(int dev, std::int64_t now) {
   // long-lived connection, boot-time NTP and connectivity check
   if (d.persistent >= 0)
     start_flow(dev, d.persistent, now + rng_.range(200 * kMs, 3 * kSec), false, true,
-               Transport::Tcp, true);
+               Mode::Normal, true);
   if (ntp_service_ >= 0 && (d.kind == Kind::Iot || d.kind == Kind::Speaker ||
                             d.kind == Kind::Tv || rng_.chance(0.3)))
     start_flow(dev, ntp_service_, now + rng_.range(50 * kMs, 2 * kSec), false, false,
-               Transport::Tcp, true);
+               Mode::Normal, true);
   if (conncheck_service_ >= 0 && (d.kind == Kind::Phone || d.kind == Kind::Laptop))
     start_flow(dev, conncheck_service_, now + rng_.range(20 * kMs, 500 * kMs), false,
-               false, Transport::Tcp, true);
+               false, Mode::Normal, true);
 }
 
 bool Generator::plan_life(Session& s, std::int64_t now) {
@@ -2053,8 +2251,8 @@ bool Generator::plan_noise(Session& s, std::int64_t now) {
     p.t = t;
     if (d.ssdp_searcher) {
       p.kind = PK::SsdpSearch;
-      p.off =
-          devices_[static_cast<std::size_t>(dev)].next_port(); // searcher's source port
+      static const Addr group = Addr::v4(239, 255, 255, 250);
+      p.off = alloc_port(dev, group, 17, 1900, p.x); // searcher's source port
       push(s, p);
       for (int id : online_) {
         const Device& r = devices_[static_cast<std::size_t>(id)];
@@ -2065,6 +2263,7 @@ bool Generator::plan_noise(Session& s, std::int64_t now) {
         a.dev = static_cast<std::uint16_t>(id);
         a.aux = static_cast<std::uint16_t>(dev);
         a.off = p.off;
+        a.x = p.x;
         a.t = t + rng_.range(5 * kMs, 900 * kMs);
         push(s, a);
       }
@@ -2234,6 +2433,8 @@ void Generator::send_ip(const IpArgs& a, std::size_t l4_written, std::size_t l4_
       k.sport = 0;
       k.dport = static_cast<std::uint16_t>((l4[0] << 8) | l4[1]);
     }
+    if (a.keyc == 1 || (a.keyc == 0 && fixed_keys_.insert(k).second))
+      ++flow_keys_;
     truth_.add((start_us_ + last_t_) / kSec, k, ip_len);
   }
   finish_frame(orig, l4o + l4_written, a.whole, a.pad);
@@ -2592,6 +2793,7 @@ void Generator::emit_dns_udp(Session& s, const PP& p) {
   a.pad = !resp;
   a.sport = resp ? 53 : s.dns_sport;
   a.dport = resp ? s.dns_sport : 53;
+  a.keyc = key_class(s, resp ? 8 : 4, s.kmode_dns);
   std::uint8_t* pl = l4_ptr(v6) + 8;
   const std::size_t n = dns_message(s, p.aux, resp, pl, 1400, resp);
   send_udp(a, n, n);
@@ -2615,6 +2817,7 @@ void Generator::emit_dns_tcp(Session& s, const PP& p) {
   a.pad = from_dev;
   a.sport = from_dev ? s.dns_sport : 53;
   a.dport = from_dev ? 53 : s.dns_sport;
+  a.keyc = key_class(s, from_dev ? 4 : 8, s.kmode_dns);
   std::size_t written = 0;
   if (p.len) {
     // rebuild the length-prefixed message and copy the slice of this segment
@@ -2651,6 +2854,7 @@ void Generator::emit_flow_tcp(Session& s, const PP& p) {
   a.pad = up;
   a.sport = up ? s.sport : s.dport;
   a.dport = up ? s.dport : s.sport;
+  a.keyc = key_class(s, up ? 1 : 2, s.kmode_flow);
   const bool syn = p.flags & SYN;
   std::uint8_t* pl = l4_ptr(s.v6) + 20;
   std::size_t written = 0;
@@ -2695,6 +2899,7 @@ void Generator::emit_flow_udp(Session& s, const PP& p) {
   a.pad = up;
   a.sport = up ? s.sport : s.dport;
   a.dport = up ? s.dport : s.sport;
+  a.keyc = key_class(s, up ? 1 : 2, s.kmode_flow);
   std::uint8_t* pl = l4_ptr(s.v6) + 8;
   std::size_t written = 0;
   if (sv.profile == Profile::Ntp) {
@@ -3123,6 +3328,7 @@ void Generator::emit_ssdp(const PP& p) {
     a.ttl = 4;
     a.sport = p.off;
     a.dport = 1900;
+    a.keyc = p.x; // the searcher's fresh port
     msg = "M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "
           "\"ssdp:discover\"\r\nMX: 1\r\n"
           "ST: urn:dial-multiscreen-org:service:dial:1\r\nUSER-AGENT: Android/14 "
@@ -3146,6 +3352,7 @@ void Generator::emit_ssdp(const PP& p) {
     a.ttl = d.ip_ttl;
     a.sport = 1900;
     a.dport = p.off;
+    a.keyc = p.x; // one reply per responder and search
     msg = "HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=1800\r\nDATE: " +
           http_date(o_.start + last_t_ / kSec) + "\r\nEXT:\r\nLOCATION: " + loc +
           "\r\nSERVER: Linux/5.10 UPnP/1.0 spin-sim/1.0\r\nST: "
@@ -3397,6 +3604,7 @@ bool Generator::write_truth_files() {
     j += "  \"dns_answers\": " + std::to_string(dns_answers_) + ",\n";
     j += "  \"dns_records\": " + std::to_string(records) + ",\n";
     j += "  \"sessions\": " + std::to_string(sessions_started_) + ",\n";
+    j += "  \"flow_keys\": " + std::to_string(flow_keys_) + ",\n";
     j += "  \"options\": {\"packets\": " + std::to_string(o_.packets) +
          ", \"seed\": " + std::to_string(o_.seed) + ", \"rate\": " +
          [&] {
