@@ -2,6 +2,7 @@
 
 #include "spin/runtime/log.hpp"
 #include "spin/runtime/packet_parser.hpp"
+#include "spin/runtime/pcap_file.hpp"
 
 #include <pcap/pcap.h>
 
@@ -10,8 +11,9 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
-#include <stdio_ext.h>
 #include <mutex>
+#include <optional>
+#include <stdio_ext.h>
 
 namespace spin {
 
@@ -51,8 +53,8 @@ struct pcap_source::state {
   bool have_interval = false;
   int64_t cur_sec = 0;
   bool have_base = false;
-  int64_t base_us = 0;      // added to file timestamps (paced modes)
-  int64_t last_rebased = 0; // last packet's rebased time
+  int64_t base_us = 0;       // added to file timestamps (paced modes)
+  int64_t last_rebased = 0;  // last packet's rebased time
   int64_t last_flush_us = 0; // paced modes: when records were last handed on
 
   state(options o, queue_bridge& b, pipeline_gauge* g)
@@ -125,10 +127,9 @@ struct pcap_source::state {
     }
   }
 
-  void handle(const pcap_pkthdr* hdr, const uint8_t* data, link_type lt,
-              bool first_of_pass) {
+  void handle(const captured_frame& f, link_type lt, bool first_of_pass) {
     ++local.frames;
-    int64_t ts = static_cast<int64_t>(hdr->ts.tv_sec) * us_per_s + hdr->ts.tv_usec;
+    int64_t ts = f.ts_us;
     if (paced()) {
       if (first_of_pass) {
         // First pass: the file's start is now. Later passes follow the previous
@@ -161,7 +162,7 @@ struct pcap_source::state {
     }
     packet_record rec;
     parse_extras extras;
-    switch (parse_frame(lt, data, hdr->caplen, hdr->len, rec, &extras)) {
+    switch (parse_frame(lt, f.data, f.caplen, f.wirelen, rec, &extras)) {
     case parse_status::ok:
       ++local.ip_packets;
       local.ip_bytes += rec.ip_bytes;
@@ -182,7 +183,85 @@ struct pcap_source::state {
 
   // Reads the file once. Returns 1 if packets were read, 0 if none, -1 if the
   // file could not be opened or is not readable by spin.
+  void log_start(link_type lt, const char* reader) {
+    SPIN_INFO("pcap source: reading %s (%s, %s replay, %s)", opts.file.c_str(),
+              to_string(lt),
+              opts.mode == replay_mode::fast       ? "fast"
+              : opts.mode == replay_mode::realtime ? "realtime"
+                                                   : "loop",
+              reader);
+  }
+
+  void fail_open(const std::string& why) {
+    ++local.files_failed;
+    set_error("cannot read capture file: " + why);
+    SPIN_ERROR("pcap source: cannot read capture file %s: %s", opts.file.c_str(),
+               why.c_str());
+  }
+
+  // The link type of a file, or nullopt (logged, counted) if spin cannot read it.
+  std::optional<link_type> check_link_type(int value) {
+    auto lt = link_type_from_dlt(value);
+    if (!lt) {
+      ++local.files_unsupported;
+      const char* name = pcap_datalink_val_to_name(value);
+      set_error("unsupported link type " + std::to_string(value));
+      SPIN_WARN("pcap source: skipping %s: link type %d (%s) is not one spin reads "
+                "(Ethernet, Linux cooked v1/v2, raw IP, BSD loopback)",
+                opts.file.c_str(), value, name ? name : "unknown");
+    }
+    return lt;
+  }
+
+  void damaged(uint64_t frames_read, const std::string& why) {
+    ++local.files_damaged;
+    set_error("damaged capture file: " + why);
+    SPIN_WARN("pcap source: %s is damaged after %llu frames (%s); keeping what was read",
+              opts.file.c_str(), static_cast<unsigned long long>(frames_read),
+              why.c_str());
+  }
+
+  // Reads the file once. Returns 1 if packets were read, 0 if none, -1 if the
+  // file could not be opened, -2 if spin does not read its link type.
   int read_pass() {
+    pcap_file_reader fast;
+    switch (fast.open(opts.file)) {
+    case pcap_file_reader::open_status::ok:
+      return read_classic(fast);
+    case pcap_file_reader::open_status::failed:
+      fail_open(fast.error());
+      return -1;
+    case pcap_file_reader::open_status::not_classic:
+      break;
+    }
+    return read_libpcap();
+  }
+
+  // Classic pcap files: zero-copy through a memory map.
+  int read_classic(pcap_file_reader& reader) {
+    auto lt = check_link_type(static_cast<int>(reader.link_type()));
+    if (!lt)
+      return -2;
+    log_start(*lt, "memory-mapped");
+    uint64_t before = local.frames;
+    bool first = true;
+    captured_frame f;
+    while (!stop.load(std::memory_order_relaxed)) {
+      int rc = reader.next(f);
+      if (rc == 1) {
+        handle(f, *lt, first);
+        first = false;
+      } else {
+        if (rc < 0)
+          damaged(local.frames - before, reader.error());
+        break;
+      }
+    }
+    return local.frames > before ? 1 : 0;
+  }
+
+  // pcapng and everything else libpcap understands.
+  int read_libpcap() {
     char errbuf[PCAP_ERRBUF_SIZE] = {0};
     // Open the file ourselves to give stdio a large buffer: libpcap reads
     // each record with fread, and the default 4 KiB buffer costs one read()
@@ -205,48 +284,33 @@ struct pcap_source::state {
         std::fclose(fp);
     }
     if (!p) {
-      ++local.files_failed;
-      set_error(std::string{"cannot read capture file: "} + errbuf);
-      SPIN_ERROR("pcap source: cannot read capture file %s: %s", opts.file.c_str(),
-                 errbuf);
+      fail_open(errbuf);
       return -1;
     }
-    int dlt = pcap_datalink(p);
-    auto lt = link_type_from_dlt(dlt);
+    auto lt = check_link_type(pcap_datalink(p));
     if (!lt) {
-      ++local.files_unsupported;
-      const char* name = pcap_datalink_val_to_name(dlt);
-      set_error("unsupported link type " + std::to_string(dlt));
-      SPIN_WARN("pcap source: skipping %s: link type %d (%s) is not one spin reads "
-                "(Ethernet, Linux cooked v1/v2, raw IP, BSD loopback)",
-                opts.file.c_str(), dlt, name ? name : "unknown");
       pcap_close(p);
       return -2;
     }
-    SPIN_INFO("pcap source: reading %s (%s, %s replay)", opts.file.c_str(),
-              to_string(*lt),
-              opts.mode == replay_mode::fast       ? "fast"
-              : opts.mode == replay_mode::realtime ? "realtime"
-                                                   : "loop");
+    log_start(*lt, "libpcap");
     pcap_pkthdr* hdr = nullptr;
     const u_char* data = nullptr;
     uint64_t before = local.frames;
     bool first = true;
+    captured_frame f;
     while (!stop.load(std::memory_order_relaxed)) {
       int rc = pcap_next_ex(p, &hdr, &data);
       if (rc == 1) {
-        handle(hdr, data, *lt, first);
+        f.ts_us = static_cast<int64_t>(hdr->ts.tv_sec) * us_per_s + hdr->ts.tv_usec;
+        f.caplen = hdr->caplen;
+        f.wirelen = hdr->len;
+        f.data = data;
+        handle(f, *lt, first);
         first = false;
       } else if (rc == PCAP_ERROR_BREAK) {
         break; // end of file
       } else if (rc == PCAP_ERROR) {
-        ++local.files_damaged;
-        std::string err = pcap_geterr(p);
-        set_error("damaged capture file: " + err);
-        SPIN_WARN("pcap source: %s is damaged after %llu frames (%s); keeping what was "
-                  "read",
-                  opts.file.c_str(),
-                  static_cast<unsigned long long>(local.frames - before), err.c_str());
+        damaged(local.frames - before, pcap_geterr(p));
         break;
       }
     }

@@ -3,13 +3,17 @@
 // source without a crash, a hang or a sanitizer report. This binary is also
 // built with ASan+UBSan (see tests/CMakeLists.txt).
 #include "spin/runtime/log.hpp"
+#include "spin/runtime/packet_parser.hpp"
+#include "spin/runtime/pcap_file.hpp"
 #include "spin/runtime/pcap_source.hpp"
 
 #include <catch2/catch.hpp>
+#include <pcap/pcap.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -144,5 +148,93 @@ TEST_CASE("a missing or non-capture file fails cleanly and ends the stream", "[p
   opened = true;
   d = run_file(SPIN_SOURCE_DIR "/CMakeLists.txt", c, opened);
   CHECK_FALSE(opened);
+  CHECK(d.ends == 1);
+}
+
+TEST_CASE("the memory-mapped reader yields exactly libpcap's frames", "[pcap][corpus]") {
+  const char* env = std::getenv("SPIN_CORPUS_DIR");
+  fs::path dir{env ? env : SPIN_CORPUS_DIR};
+  REQUIRE(fs::is_directory(dir));
+  size_t classic = 0, frames = 0, damaged = 0;
+  for (auto& e : fs::directory_iterator(dir)) {
+    if (!e.is_regular_file())
+      continue;
+    auto path = e.path().string();
+    INFO(path);
+    pcap_file_reader fast;
+    if (fast.open(path) != pcap_file_reader::open_status::ok)
+      continue; // pcapng and others go through libpcap anyway
+    ++classic;
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t* p = pcap_open_offline_with_tstamp_precision(
+        path.c_str(), PCAP_TSTAMP_PRECISION_MICRO, errbuf);
+    REQUIRE(p != nullptr);
+    // Same decision about the link type (LINKTYPE_ in the file, DLT_ from libpcap).
+    CHECK(link_type_from_dlt(static_cast<int>(fast.link_type())) ==
+          link_type_from_dlt(pcap_datalink(p)));
+    pcap_pkthdr* hdr;
+    const u_char* data;
+    captured_frame f;
+    for (;;) {
+      int lib = pcap_next_ex(p, &hdr, &data);
+      int ours = fast.next(f);
+      if (lib == PCAP_ERROR_BREAK) {
+        CHECK(ours == 0);
+        break;
+      }
+      if (lib == PCAP_ERROR) {
+        // Both stop at the same damaged record.
+        CHECK(ours == -1);
+        ++damaged;
+        break;
+      }
+      REQUIRE(ours == 1);
+      ++frames;
+      CHECK(f.ts_us == static_cast<int64_t>(hdr->ts.tv_sec) * 1000000 + hdr->ts.tv_usec);
+      CHECK(f.caplen == hdr->caplen);
+      CHECK(f.wirelen == hdr->len);
+      CHECK(std::memcmp(f.data, data, hdr->caplen) == 0);
+    }
+    pcap_close(p);
+  }
+  CHECK(classic > 300);
+  WARN("mmap reader: " << classic << " classic pcap files, " << frames
+                       << " frames equal to libpcap's, " << damaged << " damaged");
+}
+
+TEST_CASE("a capture cut inside a record keeps what was read", "[pcap]") {
+  log_settings quiet;
+  quiet.level = log_level::error;
+  log_configure(quiet);
+  // A classic pcap (Ethernet) with two 60-byte IPv4/UDP frames.
+  std::vector<uint8_t> file = {0xd4, 0xc3, 0xb2, 0xa1, 2,    0,    4, 0, 0, 0, 0, 0,
+                               0,    0,    0,    0,    0xff, 0xff, 0, 0, 1, 0, 0, 0};
+  std::vector<uint8_t> frame(60, 0);
+  frame[12] = 0x08;
+  frame[14] = 0x45;
+  frame[17] = 46; // IP total length
+  frame[23] = 17;
+  for (int i = 0; i < 2; ++i) {
+    uint8_t rec[16] = {0x10, 0, 0, 0, 0, 0, 0, 0, 60, 0, 0, 0, 60, 0, 0, 0};
+    file.insert(file.end(), rec, rec + 16);
+    file.insert(file.end(), frame.begin(), frame.end());
+  }
+  file.resize(file.size() - 20); // cut the second frame short
+  auto path = fs::temp_directory_path() / "spin-test-cut.pcap";
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f);
+    std::fwrite(file.data(), 1, file.size(), f);
+    std::fclose(f);
+  }
+  pcap_source_counters c;
+  bool opened = false;
+  auto d = run_file(path.string(), c, opened);
+  fs::remove(path);
+  CHECK(opened);
+  CHECK(c.files_damaged == 1);
+  CHECK(c.frames == 1);
+  CHECK(d.packets == 1);
+  CHECK(d.bytes == 46);
   CHECK(d.ends == 1);
 }
