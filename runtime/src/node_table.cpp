@@ -1,6 +1,9 @@
 #include "spin/runtime/node_table.hpp"
 
+#include "spin/runtime/scratch_map.hpp"
+
 #include <algorithm>
+#include <cstring>
 
 namespace spin {
 
@@ -19,18 +22,50 @@ struct flow_group {
 
 struct flow_group_hash {
   size_t operator()(const flow_group& g) const noexcept {
-    uint64_t w[3] = {static_cast<uint64_t>(g.from), static_cast<uint64_t>(g.to),
-                     (static_cast<uint64_t>(g.port) << 8) | g.proto};
-    return hash_bytes(w, sizeof(w));
+    uint64_t h = static_cast<uint64_t>(g.from) * 0x9e3779b97f4a7c15ull +
+                 static_cast<uint64_t>(g.to) * 0xc2b2ae3d27d4eb4full +
+                 ((static_cast<uint64_t>(g.port) << 8) | g.proto) * 0x165667b19e3779f9ull;
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ull;
+    return h ^ (h >> 29);
+  }
+};
+
+struct ip_hash {
+  size_t operator()(const ip_address& a) const noexcept {
+    uint64_t w[2];
+    std::memcpy(w, a.bytes.data(), 16);
+    uint64_t h = w[0] * 0x9e3779b97f4a7c15ull + w[1] * 0xc2b2ae3d27d4eb4full;
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ull;
+    return h ^ (h >> 29);
   }
 };
 
 } // namespace
 
-node_table::node_table(options opts) : opts_(std::move(opts)) {
+/// Per-interval scratch tables of build_report (kept across intervals so that
+/// a report costs no allocation once they have grown to the traffic's size).
+struct node_table::scratch {
+  /// Address -> node it resolved to in this interval, and the MAC it was seen
+  /// with (a different MAC in the same interval is resolved again).
+  struct resolved {
+    node_id id = 0;
+    mac_address mac;
+  };
+  scratch_map<ip_address, resolved, ip_hash> ips{1024};
+  scratch_map<flow_group, size_t, flow_group_hash> groups{4096};
+};
+
+node_table::node_table(options opts)
+    : opts_(std::move(opts)), scratch_(std::make_unique<scratch>()) {
   if (opts_.max_ips_per_node == 0)
     opts_.max_ips_per_node = 1;
 }
+
+node_table::~node_table() = default;
+node_table::node_table(node_table&&) noexcept = default;
+node_table& node_table::operator=(node_table&&) noexcept = default;
 
 bool node_table::is_lan(const ip_address& ip) const {
   for (auto& p : opts_.lan_prefixes)
@@ -164,8 +199,22 @@ interval_report_ptr node_table::build_report(int64_t second,
                                              node_events& ev) {
   auto report = std::make_shared<interval_report>();
   report->second = second;
-  std::unordered_map<flow_group, size_t, flow_group_hash> index;
   std::vector<report_flow> flows;
+  auto& memo = scratch_->ips;
+  auto& groups = scratch_->groups;
+  memo.clear();
+  groups.clear();
+  // Each distinct (address, MAC) is resolved once per interval; the memo
+  // answers every further flow of the same address.
+  auto node_of = [&](const ip_address& ip, const mac_address& mac) {
+    if (auto* r = memo.find(ip); r && r->mac == mac)
+      return r->id;
+    node_id id = resolve(ip, mac, second);
+    auto [r, fresh] = memo.try_emplace(ip, scratch::resolved{id, mac});
+    if (!fresh)
+      *r = scratch::resolved{id, mac};
+    return id;
+  };
   // Pass 1: learn every address seen with a MAC first, so that merges of
   // plain nodes into devices happen before any flow is attributed (a flow
   // must never point at a node merged away in the same interval).
@@ -174,11 +223,13 @@ interval_report_ptr node_table::build_report(int64_t second,
       continue;
     for (auto& f : b->flows) {
       if (!f.src_mac.empty())
-        resolve(f.key.src, f.src_mac, second);
+        node_of(f.key.src, f.src_mac);
       if (!f.dst_mac.empty())
-        resolve(f.key.dst, f.dst_mac, second);
+        node_of(f.key.dst, f.dst_mac);
     }
   }
+  // The memo may hold ids of nodes merged away during pass 1: start afresh.
+  memo.clear();
   // Pass 2: attribute and group.
   for (auto& b : batches) {
     if (!b)
@@ -191,11 +242,11 @@ interval_report_ptr node_table::build_report(int64_t second,
       report->total_count += f.packets;
       report->total_size += f.bytes;
       flow_group g;
-      g.from = resolve(f.key.src, f.src_mac, second);
-      g.to = resolve(f.key.dst, f.dst_mac, second);
+      g.from = node_of(f.key.src, f.src_mac);
+      g.to = node_of(f.key.dst, f.dst_mac);
       g.proto = f.key.proto;
       g.port = service_port(f.key);
-      auto [it, fresh] = index.try_emplace(g, flows.size());
+      auto [pos, fresh] = groups.try_emplace(g, flows.size());
       if (fresh) {
         report_flow rf;
         rf.from = g.from;
@@ -204,7 +255,7 @@ interval_report_ptr node_table::build_report(int64_t second,
         rf.port = g.port;
         flows.push_back(rf);
       }
-      auto& rf = flows[it->second];
+      auto& rf = flows[*pos];
       rf.size += f.bytes;
       rf.count += f.packets;
     }

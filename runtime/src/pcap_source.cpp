@@ -80,6 +80,8 @@ struct pcap_source::state {
       if (!paced()) {
         // Fast replay: let the publisher catch up instead of queueing reports.
         producer.flush();
+        if (gauge->open() >= opts.max_intervals_in_flight)
+          ++local.gauge_waits;
         while (gauge->open() >= opts.max_intervals_in_flight &&
                !stop.load(std::memory_order_relaxed))
           std::this_thread::sleep_for(std::chrono::microseconds(100));
@@ -400,6 +402,7 @@ status_report pcap_source::status() const {
       {"files_damaged", static_cast<int64_t>(c.files_damaged)},
       {"loops", static_cast<int64_t>(c.loops)},
       {"queue_waits", static_cast<int64_t>(st_->producer.waits())},
+      {"gauge_waits", static_cast<int64_t>(c.gauge_waits)},
       {"dropped", static_cast<int64_t>(st_->producer.dropped())},
   };
   return r;

@@ -4,6 +4,7 @@
 #include "spin/runtime/report.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <unordered_map>
 #include <utility>
@@ -64,6 +65,9 @@ public:
   };
 
   explicit node_table(options opts);
+  ~node_table();
+  node_table(node_table&&) noexcept;
+  node_table& operator=(node_table&&) noexcept;
 
   /// Builds the report of the interval starting at `second` from the shards'
   /// tables; node changes go to `ev`.
@@ -110,7 +114,10 @@ private:
   void erase(node_id id);
   node_info_ptr make_snapshot(const node& n) const;
 
+  struct scratch;
+
   options opts_;
+  std::unique_ptr<scratch> scratch_;
   node_id next_id_ = 1;
   std::unordered_map<node_id, node> nodes_;
   std::unordered_map<ip_address, node_id> by_ip_;

@@ -28,6 +28,7 @@ struct pcap_source_counters {
   uint64_t files_unsupported = 0; ///< files of a link type spin does not read
   uint64_t files_damaged = 0;     ///< files that ended with a read error
   uint64_t loops = 0;             ///< completed passes over the file
+  uint64_t gauge_waits = 0;       ///< fast replay: waits for the publisher to catch up
 };
 
 /// Reads a pcap or pcapng file with libpcap in its own thread, parses every
