@@ -1,11 +1,17 @@
 #include "spin/actors/daemon.hpp"
 
+#include "spin/actors/dns_cache.hpp"
 #include "spin/actors/flow_aggregator.hpp"
+#include "spin/actors/lease_watcher.hpp"
 #include "spin/actors/mqtt_publisher.hpp"
 #include "spin/actors/node_registry.hpp"
+#include "spin/actors/state_store.hpp"
 #include "spin/actors/status_reporter.hpp"
 #include "spin/runtime/log.hpp"
+#include "spin/runtime/neighbour_reader.hpp"
 #include "spin/runtime/pcap_source.hpp"
+#include "spin/runtime/spin_json.hpp"
+#include "spin/runtime/state_file.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -67,15 +73,46 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
   caf::actor_system sys{sys_cfg};
   caf::scoped_actor self{sys};
 
+  // Persistent state: read before anything is reported, so user names are
+  // applied from the first report on.
+  auto state_path = cfg.state_dir + "/state.json";
+  auto loaded = state_file::load(state_path);
+  if (!loaded.warning.empty())
+    SPIN_ERROR("%s", loaded.warning.c_str());
+  node_registry_config rcfg;
+  if (auto* names = loaded.doc.if_contains("names")) {
+    std::vector<std::string> problems;
+    user_names_from_json(*names, rcfg.user_names_by_mac, rcfg.user_names_by_ip, problems);
+    for (auto& p : problems)
+      SPIN_WARN("state: %s", p.c_str());
+  }
+  SPIN_INFO("state: %zu user names from %s",
+            rcfg.user_names_by_mac.size() + rcfg.user_names_by_ip.size(),
+            state_path.c_str());
+  auto store = sys.spawn(state_store, state_path, std::move(loaded.doc),
+                         std::chrono::seconds(cfg.state_write_interval));
+
   auto publisher = sys.spawn(mqtt_publisher, cfg.mqtt, &gauge, caf::actor{self});
-  node_table::options topts;
-  topts.lan_prefixes = cfg.lan_prefixes;
-  topts.retain_time = cfg.node_cache_retain_time;
-  topts.max_nodes = cfg.max_nodes;
-  topts.max_ips_per_node = cfg.max_ips_per_node;
-  topts.max_flows_per_report = cfg.max_flows_per_report;
-  auto registry =
-      sys.spawn(node_registry, topts, static_cast<uint32_t>(shards), publisher);
+  rcfg.table.lan_prefixes = cfg.lan_prefixes;
+  rcfg.table.retain_time = cfg.node_cache_retain_time;
+  rcfg.table.max_nodes = cfg.max_nodes;
+  rcfg.table.max_ips_per_node = cfg.max_ips_per_node;
+  rcfg.table.max_names_per_node = cfg.max_names_per_node;
+  rcfg.table.max_flows_per_report = cfg.max_flows_per_report;
+  rcfg.shards = static_cast<uint32_t>(shards);
+  rcfg.expect_names = true; // every pcap source sends one side batch per interval
+  rcfg.dnsquery_rate = cfg.dnsquery_rate;
+  // The registry needs the cache (lookups) and the cache the registry (names
+  // batches): the cache gets the registry's handle in a first message.
+  dns_cache::options dopts;
+  dopts.ttl_min = cfg.dns_ttl_min;
+  dopts.ttl_max = cfg.dns_ttl_max;
+  dopts.max_entries = cfg.dns_cache_size;
+  dopts.max_names_per_address = cfg.max_names_per_node;
+  auto dns = sys.spawn(dns_cache_actor_fn, dopts, node_registry_actor{});
+  auto registry = sys.spawn(node_registry, rcfg, publisher, dns, store);
+  caf::anon_send(dns, atom::command::value, registry);
+  caf::anon_send(publisher, atom::command::value, registry);
   std::vector<flow_aggregator_actor> aggregators;
   size_t per_shard = std::max<size_t>(cfg.max_flows_per_interval / shards, 64);
   for (size_t i = 0; i < shards; ++i) {
@@ -90,14 +127,47 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
     pcap_source::options o;
     o.file = s->file;
     o.mode = cfg.replay;
+    o.on_side = [dns](side_batch_ptr b) {
+      caf::anon_send(dns, atom::side::value, std::move(b));
+    };
     sources.push_back(std::make_unique<pcap_source>(o, bridge, &gauge));
+  }
+
+  // Device names from the DHCP server's files.
+  device_name_sources dsrc;
+  dsrc.lease_files = cfg.dhcp_lease_files;
+  dsrc.dhcp_config = cfg.dhcp_config_file;
+  auto leases = sys.spawn<caf::detached>(
+      lease_watcher, dsrc, std::chrono::seconds(cfg.lease_check_interval), registry);
+
+  // The kernel's neighbour table, for sources without Ethernet headers.
+  bool all_captures = !pcaps.empty() && pcaps.size() == cfg.sources.size();
+  bool want_neighbours =
+      cfg.neighbour_table == "on" || (cfg.neighbour_table == "auto" && !all_captures);
+  neighbour_reader neighbours;
+  if (want_neighbours) {
+    std::string error;
+    if (neighbours.start(
+            [registry](std::vector<neighbour_event> ev) {
+              caf::anon_send(
+                  registry, atom::neighbours::value,
+                  std::make_shared<const std::vector<neighbour_event>>(std::move(ev)));
+            },
+            error))
+      SPIN_INFO("neighbour table: reading IP-to-MAC bindings over rtnetlink");
+    else
+      SPIN_WARN("neighbour table: %s; devices are known by MAC only where frames show it",
+                error.c_str());
   }
 
   std::vector<status_api> polled;
   for (auto& a : aggregators)
     polled.push_back(caf::actor_cast<status_api>(a));
   polled.push_back(caf::actor_cast<status_api>(registry));
+  polled.push_back(caf::actor_cast<status_api>(dns));
   polled.push_back(caf::actor_cast<status_api>(publisher));
+  polled.push_back(caf::actor_cast<status_api>(store));
+  polled.push_back(caf::actor_cast<status_api>(leases));
   std::vector<status_provider> providers;
   for (size_t i = 0; i < sources.size(); ++i) {
     auto* src = sources[i].get();
@@ -158,7 +228,14 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
 
   for (auto& s : sources)
     s->stop();
+  neighbours.stop();
+  // Whatever the user changed last is on disk before we go.
+  self->request(store, std::chrono::seconds(10), atom::flush::value)
+      .receive([](bool) {}, [](caf::error&) {});
   self->send_exit(reporter, caf::exit_reason::user_shutdown);
+  self->send_exit(leases, caf::exit_reason::user_shutdown);
+  self->send_exit(dns, caf::exit_reason::user_shutdown);
+  self->send_exit(store, caf::exit_reason::user_shutdown);
   for (auto& a : aggregators)
     self->send_exit(a, caf::exit_reason::user_shutdown);
   self->send_exit(registry, caf::exit_reason::user_shutdown);

@@ -5,7 +5,10 @@
 #include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+
+#include <chrono>
 
 namespace spin {
 
@@ -151,6 +154,62 @@ void finish_sync(self_ptr self) {
   check_done(self);
 }
 
+// A request on <root>/commands: {"command": NAME, "argument": ARG}. The
+// registry answers the commands it knows; anything else is an error reply.
+void handle_command(self_ptr self, const std::string& payload) {
+  auto& st = self->state;
+  ++st.commands;
+  uint64_t held_back = 0;
+  auto reject = [&](const std::string& why) {
+    ++st.command_errors;
+    if (st.command_log.allow(held_back))
+      SPIN_NOTICE("mqtt: rejected a command: %s", why.c_str());
+    if (can_publish(st))
+      publish(st, st.topic_traffic, error_json(why), false);
+  };
+  boost::system::error_code ec;
+  auto v = json::parse(payload, ec);
+  if (ec || !v.is_object()) {
+    reject("Malformed command: not a JSON object");
+    return;
+  }
+  auto& o = v.as_object();
+  auto* cmd = o.if_contains("command");
+  if (!cmd || !cmd->is_string()) {
+    reject("Malformed command: no \"command\" string");
+    return;
+  }
+  std::string name{cmd->as_string()};
+  if (name.size() > 64) {
+    reject("Malformed command: command name too long");
+    return;
+  }
+  std::string arg;
+  if (auto* a = o.if_contains("argument"))
+    arg = json::serialize(*a);
+  if (!st.registry) {
+    reject("Unknown command: " + name);
+    return;
+  }
+  self->request(st.registry, std::chrono::seconds(10), atom::command::value, name, arg)
+      .then(
+          [=](std::string& reply) {
+            auto& st = self->state;
+            if (reply.empty()) {
+              ++st.command_errors;
+              reply = error_json("Unknown command: " + name);
+            }
+            if (can_publish(st))
+              publish(st, st.topic_traffic, reply, false);
+          },
+          [=](caf::error&) {
+            auto& st = self->state;
+            ++st.command_errors;
+            if (can_publish(st))
+              publish(st, st.topic_traffic, error_json(name + ": no answer"), false);
+          });
+}
+
 } // namespace
 
 mqtt_publisher_actor::behavior_type
@@ -165,6 +224,7 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
   st.topic_node_prefix = root + "/traffic/node/";
   st.topic_admin = root + "/traffic/admin";
   st.topic_stat_prefix = root + "/stat/";
+  st.topic_commands = root + "/commands";
   st.started = clock_type::now();
 
   // libmosquitto calls back from its network thread: forward to this actor
@@ -248,6 +308,28 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
           st.pending_clears.insert(from);
         }
       },
+      [=](atom::dnsquery, node_id from, node_id queried, const std::string& name,
+          int64_t second) {
+        auto& st = self->state;
+        if (!can_publish(st))
+          return;
+        st.buffer.clear();
+        append_dnsquery_json(st.buffer, from, queried, name, second,
+                             [&](node_id id) -> const std::string* {
+                               auto it = st.nodes.find(id);
+                               return it == st.nodes.end() ? nullptr : &it->second.tail;
+                             });
+        publish(st, st.topic_traffic, st.buffer, false);
+        ++st.dnsqueries;
+      },
+      [=](atom::publish, const std::string& payload) {
+        auto& st = self->state;
+        if (can_publish(st))
+          publish(st, st.topic_traffic, payload, false);
+      },
+      [=](atom::command, node_registry_actor& registry) {
+        self->state.registry = std::move(registry);
+      },
       [=](atom::eos) {
         self->state.eos = true;
         check_done(self);
@@ -269,6 +351,8 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
         }
         st.connected = true;
         ++st.connects;
+        // Subscriptions do not survive a new session (clean session).
+        st.client->subscribe(st.topic_commands);
         if (!st.restart_sent) {
           SPIN_INFO("mqtt: connected to %s:%u", st.settings.host.c_str(),
                     st.settings.port);
@@ -298,6 +382,10 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
       },
       [=](atom::message, std::string& topic, std::string& payload, bool retained) {
         auto& st = self->state;
+        if (topic == st.topic_commands) {
+          handle_command(self, payload);
+          return;
+        }
         if (st.ph == mqtt_publisher_state::phase::syncing) {
           if (topic == st.topic_sync) {
             finish_sync(self);
@@ -353,6 +441,9 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
             {"publish_errors", static_cast<int64_t>(st.publish_errors)},
             {"unsent_messages", st.client ? st.client->unsent() : 0},
             {"publish_latency_us", st.last_publish_us},
+            {"dnsqueries", static_cast<int64_t>(st.dnsqueries)},
+            {"commands", static_cast<int64_t>(st.commands)},
+            {"command_errors", static_cast<int64_t>(st.command_errors)},
         };
         return r;
       },

@@ -24,7 +24,13 @@ node_registry_actor::behavior_type counting_registry(node_registry_actor::pointe
                                                      std::atomic<uint64_t>* batches) {
   return {
       [=](atom::interval, flow_batch_ptr&) { batches->fetch_add(1); },
+      [=](atom::names, names_batch_ptr&) {},
       [=](atom::eos, uint32_t) {},
+      [=](atom::dhcp, device_names_ptr&) {},
+      [=](atom::neighbours, neighbour_events_ptr&) {},
+      [=](atom::command, const std::string&, const std::string&) {
+        return std::string{};
+      },
       [=](atom::status) { return status_report{}; },
   };
 }

@@ -1,5 +1,7 @@
 #include "spin/runtime/config.hpp"
 
+#include "spin/runtime/uci.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -262,6 +264,79 @@ const std::vector<option_spec>& option_specs() {
        {},
        1024,
        100000000},
+      {"max_names_per_node",
+       option_kind::integer,
+       "16",
+       "Most DNS names one node carries; the name answered least recently is dropped "
+       "first.",
+       {},
+       1,
+       4096},
+      {"dns_ttl_min",
+       option_kind::integer,
+       "60",
+       "Shortest time in seconds a DNS answer names its addresses (shorter TTLs are "
+       "raised to it: clients keep using addresses after the TTL).",
+       {},
+       0,
+       604800},
+      {"dns_ttl_max",
+       option_kind::integer,
+       "86400",
+       "Longest time in seconds a DNS answer names its addresses (longer TTLs are cut).",
+       {},
+       1,
+       31536000},
+      {"dns_cache_size",
+       option_kind::integer,
+       "100000",
+       "Most addresses the DNS cache keeps; beyond it the soonest-expiring go first.",
+       {},
+       16,
+       100000000},
+      {"dnsquery_rate",
+       option_kind::integer,
+       "10",
+       "Most dnsquery messages per second per device (bursts of twice that); 0 turns "
+       "them off.",
+       {},
+       0,
+       100000},
+      {"dhcp_lease_files",
+       option_kind::list,
+       "/var/dhcp.leases /var/lib/misc/dnsmasq.leases /tmp/hosts/odhcpd "
+       "/tmp/odhcpd.leases",
+       "DHCP lease files to take device names from (dnsmasq, odhcpd, hosts format; "
+       "missing files are skipped). Re-read when they change.",
+       {}},
+      {"dhcp_config_file",
+       option_kind::text,
+       "/etc/config/dhcp",
+       "OpenWRT DHCP config whose 'config host' sections name devices (they win over "
+       "leases); empty: none.",
+       {}},
+      {"lease_check_interval",
+       option_kind::integer,
+       "2",
+       "Seconds between checks whether the lease files or the DHCP config changed.",
+       {},
+       1,
+       3600},
+      {"neighbour_table",
+       option_kind::text,
+       "auto",
+       "Read IP-to-MAC bindings from the kernel's neighbour table over rtnetlink: on, "
+       "off, or auto (on unless every source is a capture file, whose frames carry the "
+       "MACs).",
+       {}},
+      {"state_write_interval",
+       option_kind::integer,
+       "2",
+       "Least seconds between two writes of the state file (user names, later lists): "
+       "changes in between are written together, to spare a router's flash.",
+       {},
+       0,
+       3600},
       {"state_dir",
        option_kind::text,
        "/var/lib/spin",
@@ -337,61 +412,6 @@ void option_map::merge(const option_map& other) {
 }
 
 namespace {
-
-// Splits one UCI line into words: bare words, 'single quoted' (no escapes) or
-// "double quoted" (backslash escapes). A # outside quotes starts a comment.
-bool uci_words(sv line, std::vector<std::string>& out, std::string& err) {
-  size_t i = 0;
-  while (i < line.size()) {
-    char c = line[i];
-    if (std::isspace(static_cast<unsigned char>(c))) {
-      ++i;
-      continue;
-    }
-    if (c == '#')
-      break;
-    std::string w;
-    // A word may mix quoted and bare parts, as in the shell ("a"'b'c).
-    while (i < line.size() && !std::isspace(static_cast<unsigned char>(line[i]))) {
-      c = line[i];
-      if (c == '\'') {
-        auto end = line.find('\'', i + 1);
-        if (end == sv::npos) {
-          err = "unterminated single quote";
-          return false;
-        }
-        w.append(line.substr(i + 1, end - i - 1));
-        i = end + 1;
-      } else if (c == '"') {
-        ++i;
-        bool closed = false;
-        while (i < line.size()) {
-          if (line[i] == '\\' && i + 1 < line.size()) {
-            w.push_back(line[i + 1]);
-            i += 2;
-          } else if (line[i] == '"') {
-            closed = true;
-            ++i;
-            break;
-          } else {
-            w.push_back(line[i++]);
-          }
-        }
-        if (!closed) {
-          err = "unterminated double quote";
-          return false;
-        }
-      } else if (c == '#' && w.empty()) {
-        break;
-      } else {
-        w.push_back(c);
-        ++i;
-      }
-    }
-    out.push_back(std::move(w));
-  }
-  return true;
-}
 
 bool looks_like_key_value(sv text) {
   std::istringstream in{std::string{text}};
@@ -481,62 +501,30 @@ parse_outcome parse_config_text(std::string_view text, std::string_view filename
   if (looks_like_key_value(text))
     return parse_key_value(text, filename, out);
   parse_outcome res;
-  std::istringstream in{std::string{text}};
-  std::string line;
-  int lineno = 0;
-  bool in_section = false;
-  bool section_is_ours = false;
-  while (std::getline(in, line)) {
-    ++lineno;
-    std::string where = std::string{filename} + ":" + std::to_string(lineno);
-    std::vector<std::string> w;
-    std::string err;
-    if (!uci_words(line, w, err)) {
-      res.error = where + ": " + err;
-      return res;
-    }
-    if (w.empty())
+  auto doc = parse_uci(text, filename);
+  if (!doc.error.empty()) {
+    res.error = std::move(doc.error);
+    return res;
+  }
+  for (auto& sec : doc.sections) {
+    if (sec.type != "spin" && sec.type != "spind")
       continue;
-    const auto& kw = w[0];
-    if (kw == "package") {
-      continue;
-    } else if (kw == "config") {
-      if (w.size() < 2 || w.size() > 3) {
-        res.error = where + ": expected: config <type> ['<name>']";
-        return res;
-      }
-      in_section = true;
-      section_is_ours = (w[1] == "spin" || w[1] == "spind");
-    } else if (kw == "option" || kw == "list") {
-      if (!in_section) {
-        res.error = where + ": '" + kw + "' before any 'config' section";
-        return res;
-      }
-      if (w.size() != 3) {
-        res.error = where + ": expected: " + kw + " <name> '<value>'" +
-                    (w.size() > 3 ? " (quote values that contain spaces)" : "");
-        return res;
-      }
-      if (!section_is_ours)
-        continue;
-      if (auto spec = find_option(w[1])) {
-        if (kw == "list" && spec->kind != option_kind::list) {
+    for (auto& o : sec.options) {
+      std::string where = std::string{filename} + ":" + std::to_string(o.line);
+      if (auto spec = find_option(o.name)) {
+        if (o.is_list && spec->kind != option_kind::list) {
           res.error =
-              where + ": option " + w[1] + " takes one value; use 'option', not 'list'";
+              where + ": option " + o.name + " takes one value; use 'option', not 'list'";
           return res;
         }
-        note_option(*spec, w[1], where, res);
-        store(*spec, w[1], w[2], kw == "list", where, out);
-      } else if (is_legacy_unused_option(w[1])) {
-        res.notices.push_back(where + ": SPIN 1.0 option " + w[1] +
+        note_option(*spec, o.name, where, res);
+        store(*spec, o.name, o.value, o.is_list, where, out);
+      } else if (is_legacy_unused_option(o.name)) {
+        res.notices.push_back(where + ": SPIN 1.0 option " + o.name +
                               " is not used by spind");
       } else {
-        res.notices.push_back(where + ": unknown option " + w[1] + " ignored");
+        res.notices.push_back(where + ": unknown option " + o.name + " ignored");
       }
-    } else {
-      res.error =
-          where + ": unknown keyword '" + kw + "' (expected config, option or list)";
-      return res;
     }
   }
   return res;
@@ -756,6 +744,22 @@ parse_outcome build_config(const option_map& options, spind_config& out) {
   out.max_flows_per_interval = static_cast<size_t>(b.integer("max_flows_per_interval"));
   out.max_flows_per_report = static_cast<size_t>(b.integer("max_flows_per_report"));
   out.queue_capacity = static_cast<size_t>(b.integer("queue_capacity"));
+  out.max_names_per_node = static_cast<size_t>(b.integer("max_names_per_node"));
+  out.dns_ttl_min = static_cast<uint32_t>(b.integer("dns_ttl_min"));
+  out.dns_ttl_max = static_cast<uint32_t>(b.integer("dns_ttl_max"));
+  if (out.dns_ttl_max < out.dns_ttl_min)
+    b.fail("dns_ttl_max", "must not be less than dns_ttl_min");
+  out.dns_cache_size = static_cast<size_t>(b.integer("dns_cache_size"));
+  out.dnsquery_rate = static_cast<int>(b.integer("dnsquery_rate"));
+  out.dhcp_lease_files = split_words(b.raw("dhcp_lease_files"));
+  out.dhcp_config_file = b.raw("dhcp_config_file");
+  out.lease_check_interval = static_cast<int>(b.integer("lease_check_interval"));
+  auto nt = b.raw("neighbour_table");
+  if (nt == "auto" || nt == "on" || nt == "off")
+    out.neighbour_table = nt;
+  else
+    b.fail("neighbour_table", "'" + nt + "' is not one of auto, on, off");
+  out.state_write_interval = static_cast<int>(b.integer("state_write_interval"));
   out.state_dir = b.raw("state_dir");
   if (out.state_dir.empty())
     b.fail("state_dir", "must not be empty");
@@ -781,7 +785,8 @@ std::string help_text() {
      << default_config_path
      << "\n"
         "                      when it exists, "
-     << openwrt_config_path << " on OpenWRT)\n"
+     << openwrt_config_path
+     << " on OpenWRT)\n"
         "  -h, --help          show this text and exit\n"
         "  -V, --version       show the version and exit\n"
         "\n"

@@ -85,6 +85,82 @@ node_table::node& node_table::create(int64_t now) {
   return n;
 }
 
+void node_table::mark(node& n) {
+  if (!n.dirty) {
+    n.dirty = true;
+    dirty_.push_back(n.id);
+  }
+}
+
+std::string node_table::display_name(const node& n) const {
+  // The user's name wins over the DHCP server's; a MAC wins over an address.
+  if (n.mac) {
+    if (auto it = user_by_mac_.find(*n.mac); it != user_by_mac_.end())
+      return it->second;
+  }
+  for (auto& [ip, seen] : n.ips)
+    if (auto it = user_by_ip_.find(ip); it != user_by_ip_.end())
+      return it->second;
+  if (n.mac) {
+    if (auto it = dhcp_by_mac_.find(*n.mac); it != dhcp_by_mac_.end())
+      return it->second;
+  }
+  for (auto& [ip, seen] : n.ips)
+    if (auto it = dhcp_by_ip_.find(ip); it != dhcp_by_ip_.end())
+      return it->second;
+  return {};
+}
+
+void node_table::refresh_name(node& n) {
+  auto name = display_name(n);
+  if (name != n.name) {
+    n.name = std::move(name);
+    mark(n);
+  }
+}
+
+void node_table::add_name(node& n, const std::string& name, int64_t now) {
+  for (auto& d : n.domains) {
+    if (d.first == name) {
+      d.second = now;
+      by_name_[name] = n.id;
+      return;
+    }
+  }
+  if (n.domains.size() >= opts_.max_names_per_node) {
+    // Drop the name this node has not been answered for the longest time.
+    auto oldest = std::min_element(n.domains.begin(), n.domains.end(),
+                                   [](auto& a, auto& b) { return a.second < b.second; });
+    auto b = by_name_.find(oldest->first);
+    if (b != by_name_.end() && b->second == n.id)
+      by_name_.erase(b);
+    n.domains.erase(oldest);
+    ++stats_.names_dropped;
+  }
+  n.domains.emplace_back(name, now);
+  by_name_[name] = n.id;
+  mark(n);
+}
+
+void node_table::drop_name(node& n, const std::string& name) {
+  auto it = std::find_if(n.domains.begin(), n.domains.end(),
+                         [&](auto& d) { return d.first == name; });
+  if (it != n.domains.end()) {
+    n.domains.erase(it);
+    mark(n);
+  }
+}
+
+void node_table::merge_if_empty(node& n, node& into) {
+  if (n.id == into.id || n.mac || !n.ips.empty() || !n.domains.empty())
+    return;
+  // Everything it had went to `into`: clients should redraw it as `into`.
+  pending_merges_.emplace_back(n.id, into.id);
+  ++stats_.nodes_merged;
+  into.lastseen = std::max(into.lastseen, n.lastseen);
+  erase(n.id);
+}
+
 void node_table::attach(node& n, const ip_address& ip, int64_t now) {
   if (n.ips.size() >= opts_.max_ips_per_node) {
     // Drop the address this node has not used for the longest time.
@@ -96,10 +172,9 @@ void node_table::attach(node& n, const ip_address& ip, int64_t now) {
   }
   n.ips.emplace_back(ip, now);
   by_ip_[ip] = n.id;
-  if (!n.dirty) {
-    n.dirty = true;
-    dirty_.push_back(n.id);
-  }
+  mark(n);
+  if (!dhcp_by_ip_.empty() || !user_by_ip_.empty())
+    refresh_name(n);
 }
 
 void node_table::detach(node& n, const ip_address& ip) {
@@ -107,10 +182,7 @@ void node_table::detach(node& n, const ip_address& ip) {
       std::find_if(n.ips.begin(), n.ips.end(), [&](auto& e) { return e.first == ip; });
   if (it != n.ips.end())
     n.ips.erase(it);
-  if (!n.dirty) {
-    n.dirty = true;
-    dirty_.push_back(n.id);
-  }
+  mark(n);
 }
 
 void node_table::merge_into(node& from, node& into) {
@@ -118,9 +190,9 @@ void node_table::merge_into(node& from, node& into) {
     by_ip_.erase(ip);
     attach(into, ip, seen);
   }
-  for (auto& d : from.domains)
-    if (std::find(into.domains.begin(), into.domains.end(), d) == into.domains.end())
-      into.domains.push_back(d);
+  for (auto& [name, seen] : from.domains)
+    add_name(into, name, seen);
+  from.domains.clear();
   into.lastseen = std::max(into.lastseen, from.lastseen);
   pending_merges_.emplace_back(from.id, into.id);
   ++stats_.nodes_merged;
@@ -142,11 +214,24 @@ void node_table::erase(node_id id) {
     if (m != by_mac_.end() && m->second == id)
       by_mac_.erase(m);
   }
+  for (auto& [name, seen] : it->second.domains) {
+    auto b = by_name_.find(name);
+    if (b != by_name_.end() && b->second == id)
+      by_name_.erase(b);
+  }
   nodes_.erase(it);
 }
 
-node_id node_table::resolve(const ip_address& ip, const mac_address& mac, int64_t now) {
+node_id node_table::resolve(const ip_address& ip, const mac_address& given_mac,
+                            int64_t now) {
   auto known = by_ip_.find(ip);
+  const mac_address* macp = &given_mac;
+  if (given_mac.empty() && !neighbours_.empty()) {
+    // No Ethernet header (NFLOG, conntrack): the neighbour table knows.
+    if (auto nb = neighbours_.find(ip); nb != neighbours_.end())
+      macp = &nb->second;
+  }
+  const mac_address& mac = *macp;
   if (!mac.empty() && !mac.is_group() && is_lan(ip)) {
     // A local device: the MAC decides.
     node* dev;
@@ -155,6 +240,7 @@ node_id node_table::resolve(const ip_address& ip, const mac_address& mac, int64_
       dev = &create(now);
       dev->mac = mac;
       by_mac_[mac] = dev->id;
+      refresh_name(*dev);
       known = by_ip_.find(ip); // create() may rehash nodes_, not by_ip_; stay safe
     } else {
       dev = &nodes_[m->second];
@@ -340,7 +426,9 @@ node_info_ptr node_table::make_snapshot(const node& n) const {
   s->ips.reserve(n.ips.size());
   for (auto& e : n.ips)
     s->ips.push_back(e.first);
-  s->domains = n.domains;
+  s->domains.reserve(n.domains.size());
+  for (auto& d : n.domains)
+    s->domains.push_back(d.first);
   s->mac = n.mac;
   s->name = n.name;
   return s;
@@ -358,6 +446,202 @@ std::vector<node_info_ptr> node_table::all() const {
     out.push_back(make_snapshot(n));
   std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a->id < b->id; });
   return out;
+}
+
+void node_table::apply_answer(const dns_answer_group& answer, int64_t now) {
+  if (answer.names.empty())
+    return;
+  ++stats_.dns_answers;
+  node* target = nullptr;
+  // A device's address answered by DNS (a local name): the names become the
+  // device's; its addresses never move.
+  for (auto& a : answer.addresses) {
+    auto it = by_ip_.find(a);
+    if (it != by_ip_.end() && nodes_[it->second].mac) {
+      target = &nodes_[it->second];
+      break;
+    }
+  }
+  // Otherwise the node that already carries one of the names...
+  if (!target) {
+    for (auto& name : answer.names) {
+      if (auto it = by_name_.find(name); it != by_name_.end()) {
+        target = &nodes_[it->second];
+        break;
+      }
+    }
+  }
+  // ...or a plain node of one of the addresses (traffic came before the
+  // answer was seen: keep its id)...
+  if (!target) {
+    for (auto& a : answer.addresses) {
+      auto it = by_ip_.find(a);
+      if (it == by_ip_.end())
+        continue;
+      auto& n = nodes_[it->second];
+      if (!n.mac && n.domains.empty()) {
+        target = &n;
+        break;
+      }
+    }
+  }
+  // ...or a new one.
+  if (!target)
+    target = &create(now);
+  node& x = *target;
+  x.lastseen = std::max(x.lastseen, now);
+  std::vector<node_id> losers;
+  for (auto& name : answer.names) {
+    auto it = by_name_.find(name);
+    if (it != by_name_.end() && it->second != x.id) {
+      auto& z = nodes_[it->second];
+      drop_name(z, name);
+      losers.push_back(z.id);
+      ++stats_.names_moved;
+    }
+    add_name(x, name, now);
+  }
+  for (auto& a : answer.addresses) {
+    auto it = by_ip_.find(a);
+    if (it == by_ip_.end()) {
+      if (!x.mac || is_lan(a))
+        attach(x, a, now);
+      continue;
+    }
+    if (it->second == x.id) {
+      for (auto& e : x.ips)
+        if (e.first == a)
+          e.second = now;
+      continue;
+    }
+    auto& m = nodes_[it->second];
+    if (m.mac)
+      continue; // a device keeps its addresses
+    // Last answer wins per address.
+    by_ip_.erase(it);
+    detach(m, a);
+    attach(x, a, now);
+    losers.push_back(m.id);
+    ++stats_.ips_moved;
+  }
+  for (auto id : losers)
+    if (auto it = nodes_.find(id); it != nodes_.end())
+      merge_if_empty(it->second, x);
+}
+
+dns_query_seen node_table::apply_query(const ip_address& client,
+                                       const mac_address& client_mac,
+                                       const std::string& name, int64_t now) {
+  ++stats_.dns_queries;
+  dns_query_seen q;
+  q.name = name;
+  q.from = resolve(client, client_mac, now);
+  if (auto it = by_name_.find(name); it != by_name_.end()) {
+    q.queried = it->second;
+  } else {
+    // The answer has not been seen (yet): a node for the name alone.
+    auto& n = create(now);
+    add_name(n, name, now);
+    q.queried = n.id;
+  }
+  return q;
+}
+
+void node_table::apply_binding(const ip_address& ip, const mac_address& mac, bool present,
+                               int64_t now) {
+  if (!is_lan(ip))
+    return;
+  ++stats_.bindings;
+  if (!present || mac.empty() || mac.is_group()) {
+    neighbours_.erase(ip);
+    return;
+  }
+  neighbours_[ip] = mac;
+  resolve(ip, mac, now);
+}
+
+void node_table::set_dhcp_names(const std::map<mac_address, std::string>& by_mac,
+                                const std::map<ip_address, std::string>& by_ip) {
+  dhcp_by_mac_ = by_mac;
+  dhcp_by_ip_ = by_ip;
+  for (auto& [id, n] : nodes_)
+    refresh_name(n);
+}
+
+void node_table::set_user_names(const std::map<mac_address, std::string>& by_mac,
+                                const std::map<ip_address, std::string>& by_ip) {
+  user_by_mac_ = by_mac;
+  user_by_ip_ = by_ip;
+  for (auto& [id, n] : nodes_)
+    refresh_name(n);
+}
+
+bool node_table::set_user_name(node_id id, const std::string& name) {
+  auto it = nodes_.find(id);
+  if (it == nodes_.end())
+    return false;
+  auto& n = it->second;
+  // Devices are named by MAC (their addresses change); others by address.
+  if (n.mac) {
+    if (name.empty())
+      user_by_mac_.erase(*n.mac);
+    else
+      user_by_mac_[*n.mac] = name;
+  } else {
+    for (auto& [ip, seen] : n.ips) {
+      if (name.empty())
+        user_by_ip_.erase(ip);
+      else
+        user_by_ip_[ip] = name;
+    }
+  }
+  refresh_name(n);
+  return true;
+}
+
+std::map<ip_address, std::string> node_table::names_by_address() const {
+  std::map<ip_address, std::string> out;
+  for (auto& [id, n] : nodes_)
+    if (!n.name.empty())
+      for (auto& [ip, seen] : n.ips)
+        out[ip] = n.name;
+  return out;
+}
+
+std::vector<std::string> node_table::domains_of(const ip_address& ip) const {
+  std::vector<std::string> out;
+  auto it = by_ip_.find(ip);
+  if (it == by_ip_.end())
+    return out;
+  for (auto& d : nodes_.at(it->second).domains)
+    out.push_back(d.first);
+  return out;
+}
+
+std::vector<ip_address>
+node_table::unknown_addresses(const std::vector<flow_batch_ptr>& batches) const {
+  auto& seen = scratch_->ips;
+  seen.clear();
+  std::vector<ip_address> out;
+  auto check = [&](const ip_address& ip) {
+    auto [r, fresh] = seen.try_emplace(ip, scratch::resolved{});
+    if (fresh && by_ip_.find(ip) == by_ip_.end() && !is_lan(ip))
+      out.push_back(ip);
+  };
+  for (auto& b : batches)
+    if (b)
+      for (auto& f : b->flows) {
+        check(f.key.src);
+        check(f.key.dst);
+      }
+  return out;
+}
+
+std::optional<node_id> node_table::find_name(const std::string& name) const {
+  auto it = by_name_.find(name);
+  if (it == by_name_.end())
+    return std::nullopt;
+  return it->second;
 }
 
 } // namespace spin

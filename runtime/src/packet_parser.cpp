@@ -54,7 +54,10 @@ inline void read_ports(const uint8_t* l4, size_t avail, uint8_t proto, packet_re
   case 58: // ICMPv6
     if (avail >= 2)
       out.key.dport = static_cast<uint16_t>((l4[0] << 8) | l4[1]);
-    else if (extras)
+    if (extras) {
+      extras->l4_payload = l4; // the ICMP header: neighbour discovery reads it
+      extras->l4_caplen = avail;
+    } else if (extras)
       extras->truncated = true;
     break;
   default:
@@ -310,6 +313,77 @@ const char* to_string(link_type t) {
     return "Linux cooked v2";
   }
   return "unknown";
+}
+
+bool parse_arp(link_type lt, const uint8_t* data, size_t caplen, address_binding& out) {
+  size_t off = 0;
+  uint16_t ethertype = 0;
+  if (lt == link_type::ethernet) {
+    if (caplen < 14)
+      return false;
+    ethertype = rd16(data + 12);
+    off = 14;
+    for (int i = 0; i < max_vlan_tags &&
+                    (ethertype == ethertype_vlan || ethertype == ethertype_qinq ||
+                     ethertype == ethertype_qinq_old);
+         ++i) {
+      if (caplen < off + 4)
+        return false;
+      ethertype = rd16(data + off + 2);
+      off += 4;
+    }
+  } else if (lt == link_type::linux_sll) {
+    if (caplen < 16)
+      return false;
+    ethertype = rd16(data + 14);
+    off = 16;
+  } else if (lt == link_type::linux_sll2) {
+    if (caplen < 20)
+      return false;
+    ethertype = rd16(data);
+    off = 20;
+  } else {
+    return false;
+  }
+  // htype 1 (Ethernet), ptype IPv4, hlen 6, plen 4, then SHA SPA THA TPA.
+  if (ethertype != 0x0806 || caplen < off + 28)
+    return false;
+  const uint8_t* a = data + off;
+  if (rd16(a) != 1 || rd16(a + 2) != ethertype_ipv4 || a[4] != 6 || a[5] != 4)
+    return false;
+  std::memcpy(out.mac.bytes.data(), a + 8, 6);
+  out.address = ip_address::v4(a + 14);
+  // A probe (sender 0.0.0.0) announces nothing.
+  return !out.mac.empty() && !(a[14] == 0 && a[15] == 0 && a[16] == 0 && a[17] == 0);
+}
+
+bool parse_neighbour_discovery(const packet_record& rec, const parse_extras& extras,
+                               address_binding& out) {
+  if (rec.key.proto != 58 || !extras.l4_payload || extras.l4_caplen < 24)
+    return false;
+  const uint8_t* p = extras.l4_payload;
+  uint8_t type = p[0];
+  if (type != 135 && type != 136)
+    return false;
+  // Options follow the 24-byte message (type, code, checksum, flags, target).
+  size_t off = 24;
+  uint8_t want = type == 135 ? 1 : 2; // source / target link-layer address
+  while (off + 2 <= extras.l4_caplen) {
+    size_t len = static_cast<size_t>(p[off + 1]) * 8;
+    if (len == 0 || off + len > extras.l4_caplen)
+      return false;
+    if (p[off] == want && len >= 8) {
+      std::memcpy(out.mac.bytes.data(), p + off + 2, 6);
+      out.address = type == 135 ? rec.key.src : ip_address::v6(p + 8);
+      // A solicitation from :: (duplicate address detection) binds nothing.
+      static const uint8_t zero[16] = {};
+      if (type == 135 && std::memcmp(rec.key.src.bytes.data(), zero, 16) == 0)
+        return false;
+      return !out.mac.empty();
+    }
+    off += len;
+  }
+  return false;
 }
 
 } // namespace spin

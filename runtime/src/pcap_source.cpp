@@ -1,5 +1,6 @@
 #include "spin/runtime/pcap_source.hpp"
 
+#include "spin/runtime/dns.hpp"
 #include "spin/runtime/log.hpp"
 #include "spin/runtime/packet_parser.hpp"
 #include "spin/runtime/pcap_file.hpp"
@@ -32,6 +33,9 @@ int64_t floor_div(int64_t a, int64_t b) {
 constexpr int64_t us_per_s = 1000000;
 constexpr size_t read_buffer_size = 1 << 20;
 constexpr int64_t paced_flush_us = 100000;
+// Bounds of one interval's side batch (a DNS flood cannot grow it further).
+constexpr size_t max_dns_records_per_interval = 1u << 20;
+constexpr size_t max_bindings_per_interval = 4096;
 
 } // namespace
 
@@ -48,6 +52,10 @@ struct pcap_source::state {
   mutable std::mutex published_mutex;
   pcap_source_counters published;
   std::string last_error;
+
+  // DNS and address bindings of the open interval (only with on_side).
+  dns_extractor dns;
+  std::shared_ptr<side_batch> side = std::make_shared<side_batch>();
 
   // Event clock.
   bool have_interval = false;
@@ -88,6 +96,15 @@ struct pcap_source::state {
       }
       gauge->opened();
     }
+    if (opts.on_side) {
+      side->second = cur_sec;
+      auto& c = dns.counters();
+      local.dns_packets = c.packets;
+      local.dns_messages = c.messages;
+      local.dns_errors = c.errors_total();
+      opts.on_side(std::move(side));
+      side = std::make_shared<side_batch>();
+    }
     producer.broadcast(packet_record::marker(cur_sec));
     have_interval = false;
     ++local.intervals;
@@ -126,6 +143,28 @@ struct pcap_source::state {
       int64_t nap = std::min<int64_t>(until - now, 100000);
       if (nap > 0)
         std::this_thread::sleep_for(std::chrono::microseconds(nap));
+    }
+  }
+
+  void add_binding(const address_binding& b) {
+    ++local.bindings;
+    if (side->bindings.size() < max_bindings_per_interval)
+      side->bindings.push_back(neighbour_event{b.address, b.mac, 0, true});
+  }
+
+  // DNS answers and queries, and IPv6 neighbour discovery, of one packet.
+  void side_facts(const packet_record& rec, const parse_extras& extras,
+                  const captured_frame& f, int64_t ts) {
+    if ((rec.key.proto == ipproto::udp || rec.key.proto == ipproto::tcp) &&
+        (rec.key.sport == dns_port || rec.key.dport == dns_port)) {
+      auto before = side->dns.size();
+      if (before < max_dns_records_per_interval)
+        dns.process(rec, extras, ts, side->dns, f.caplen < f.wirelen);
+      local.dns_records += side->dns.size() - before;
+    } else if (rec.key.proto == ipproto::icmpv6) {
+      address_binding b;
+      if (parse_neighbour_discovery(rec, extras, b))
+        add_binding(b);
     }
   }
 
@@ -171,9 +210,16 @@ struct pcap_source::state {
       if (extras.truncated)
         ++local.truncated;
       producer.push(rec);
+      if (opts.on_side)
+        side_facts(rec, extras, f, ts);
       break;
     case parse_status::not_ip:
       ++local.not_ip;
+      if (opts.on_side) {
+        address_binding b;
+        if (parse_arp(lt, f.data, f.caplen, b))
+          add_binding(b);
+      }
       break;
     case parse_status::malformed:
       ++local.malformed;
@@ -403,6 +449,11 @@ status_report pcap_source::status() const {
       {"loops", static_cast<int64_t>(c.loops)},
       {"queue_waits", static_cast<int64_t>(st_->producer.waits())},
       {"gauge_waits", static_cast<int64_t>(c.gauge_waits)},
+      {"dns_packets", static_cast<int64_t>(c.dns_packets)},
+      {"dns_messages", static_cast<int64_t>(c.dns_messages)},
+      {"dns_records", static_cast<int64_t>(c.dns_records)},
+      {"dns_errors", static_cast<int64_t>(c.dns_errors)},
+      {"bindings", static_cast<int64_t>(c.bindings)},
       {"dropped", static_cast<int64_t>(st_->producer.dropped())},
   };
   return r;

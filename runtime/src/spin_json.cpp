@@ -117,6 +117,18 @@ void append_traffic_json(std::string& out, const interval_report& r,
   out += "]}}";
 }
 
+void append_dnsquery_json(std::string& out, node_id from, node_id queried,
+                          std::string_view name, int64_t lastseen,
+                          const std::function<const std::string*(node_id)>& tail_of) {
+  out += R"({"command":"dnsquery","argument":"","result":{"from":)";
+  append_node(out, from, lastseen, tail_of(from));
+  out += ",\"queriednode\":";
+  append_node(out, queried, lastseen, tail_of(queried));
+  out += ",\"query\":";
+  out += json::serialize(json::value(json::string{name}));
+  out += "}}";
+}
+
 json::object status_to_json(const status_report& s) {
   json::object counters;
   for (auto& [k, v] : s.counters)
@@ -126,6 +138,74 @@ json::object status_to_json(const status_report& s) {
   if (!s.last_error.empty())
     o["last_error"] = s.last_error;
   return o;
+}
+
+std::string error_json(std::string_view message) {
+  return message_json("error", json::string{message}, "");
+}
+
+std::optional<node_id> json_node_id(const json::value& v) {
+  if (v.is_int64())
+    return v.as_int64() > 0 ? std::optional<node_id>{v.as_int64()} : std::nullopt;
+  if (v.is_uint64())
+    return v.as_uint64() > 0 && v.as_uint64() < static_cast<uint64_t>(INT64_MAX)
+               ? std::optional<node_id>{static_cast<node_id>(v.as_uint64())}
+               : std::nullopt;
+  if (v.is_string()) {
+    auto s = std::string_view{v.as_string()};
+    node_id id = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
+    if (ec == std::errc{} && ptr == s.data() + s.size() && !s.empty() && id > 0)
+      return id;
+  }
+  return std::nullopt;
+}
+
+std::string names_json(const std::map<ip_address, std::string>& names) {
+  json::object o;
+  for (auto& [ip, name] : names)
+    o[ip.to_string()] = name;
+  return message_json("names", "", o);
+}
+
+json::object user_names_to_json(const std::map<mac_address, std::string>& by_mac,
+                                const std::map<ip_address, std::string>& by_ip) {
+  json::object macs, ips;
+  for (auto& [m, name] : by_mac)
+    macs[m.to_string()] = name;
+  for (auto& [ip, name] : by_ip)
+    ips[ip.to_string()] = name;
+  json::object o;
+  o["by_mac"] = std::move(macs);
+  o["by_ip"] = std::move(ips);
+  return o;
+}
+
+void user_names_from_json(const json::value& v,
+                          std::map<mac_address, std::string>& by_mac,
+                          std::map<ip_address, std::string>& by_ip,
+                          std::vector<std::string>& problems) {
+  if (!v.is_object()) {
+    problems.push_back("names: not an object");
+    return;
+  }
+  auto& o = v.as_object();
+  if (auto* m = o.if_contains("by_mac"); m && m->is_object())
+    for (auto& [k, name] : m->as_object()) {
+      auto mac = mac_address::parse(std::string_view{k.data(), k.size()});
+      if (mac && name.is_string())
+        by_mac[*mac] = std::string{name.as_string()};
+      else
+        problems.push_back("names: skipped entry " + std::string{k});
+    }
+  if (auto* m = o.if_contains("by_ip"); m && m->is_object())
+    for (auto& [k, name] : m->as_object()) {
+      auto ip = ip_address::parse(std::string_view{k.data(), k.size()});
+      if (ip && name.is_string())
+        by_ip[*ip] = std::string{name.as_string()};
+      else
+        problems.push_back("names: skipped entry " + std::string{k});
+    }
 }
 
 } // namespace spin

@@ -20,6 +20,8 @@ struct recorded {
   std::vector<node_info_ptr> nodes;
   std::vector<node_id> deleted;
   std::vector<std::pair<node_id, node_id>> merged;
+  std::vector<std::string> dnsqueries;
+  std::vector<std::string> published;
   int eos = 0;
 };
 
@@ -42,6 +44,16 @@ recording_publisher(mqtt_publisher_actor::pointer self, std::shared_ptr<recorded
         rec->log.push_back("merged " + std::to_string(a));
         rec->merged.emplace_back(a, b);
       },
+      [=](atom::dnsquery, node_id from, node_id queried, const std::string& name,
+          int64_t) {
+        rec->log.push_back("dnsquery " + name);
+        rec->dnsqueries.push_back(std::to_string(from) + " " + std::to_string(queried) +
+                                  " " + name);
+      },
+      [=](atom::publish, const std::string& payload) {
+        rec->published.push_back(payload);
+      },
+      [=](atom::command, node_registry_actor&) {},
       [=](atom::eos) {
         rec->log.push_back("eos");
         ++rec->eos;

@@ -38,10 +38,12 @@ struct pipeline : actor_fixture {
 
   explicit pipeline(int64_t retain = 1800) {
     publisher = keep(sys.spawn(recording_publisher, rec));
-    node_table::options o;
-    o.lan_prefixes = {*ip_prefix::parse("192.168.0.0/16")};
-    o.retain_time = retain;
-    registry = keep(sys.spawn(node_registry, o, 2u, publisher));
+    node_registry_config cfg;
+    cfg.table.lan_prefixes = {*ip_prefix::parse("192.168.0.0/16")};
+    cfg.table.retain_time = retain;
+    cfg.shards = 2;
+    registry = keep(
+        sys.spawn(node_registry, cfg, publisher, dns_cache_actor{}, state_store_actor{}));
     for (uint32_t i = 0; i < 2; ++i) {
       auto s = keep(sys.spawn(flow_aggregator, &bridge, i, size_t{1000}, registry));
       bridge.set_waker(i, [s] { caf::anon_send(s, atom::wake::value); });

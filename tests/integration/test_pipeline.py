@@ -162,11 +162,24 @@ def test_truth_retained_and_restart():
         live2 = [m for m in msgs2 if not m.retain]  # a new subscriber first gets run 1's
         check(live2[0].json()["command"] == "serverRestart", "second run restarts first")
         run2 = retained(broker.port, "SPIN/traffic/node/+")
-        ids2 = set()
+        # The nodes the second run announced (flows, DNS-only names) and did
+        # not delete or merge away are exactly what is retained now.
+        import json
+        alive = set()
+        for m in msgs2:
+            if m.retain:
+                continue
+            if m.topic.startswith("SPIN/traffic/node/"):
+                if m.payload:
+                    alive.add(m.topic)
+                else:
+                    alive.discard(m.topic)
+        want = alive
         for r in traffic_reports(msgs2):
             for f in r["flows"]:
-                ids2.update((f["from"]["id"], f["to"]["id"]))
-        want = {"SPIN/traffic/node/%d" % i for i in ids2}
+                for side in ("from", "to"):
+                    check("SPIN/traffic/node/%d" % f[side]["id"] in want,
+                          "node %d of a flow was announced" % f[side]["id"])
         check(set(run2) == want, "after the second run exactly its nodes are retained "
               "(%d retained, %d expected, %d from run 1)" % (len(run2), len(want), len(run1)))
         check(len(run1) > len(run2), "the first run had more nodes than the second")

@@ -27,6 +27,8 @@ struct drained {
   uint64_t bytes = 0;
   uint64_t markers = 0;
   uint64_t ends = 0;
+  uint64_t side_batches = 0;
+  uint64_t dns_records = 0;
   bool ordered = true;
 };
 
@@ -74,6 +76,12 @@ drained run_file(const std::string& path, pcap_source_counters& counters, bool& 
   pcap_source::options o;
   o.file = path;
   o.mode = replay_mode::fast;
+  // Side batches (DNS, ARP/ND) too: every DNS packet of the corpus goes
+  // through the DNS extractor.
+  o.on_side = [&d](side_batch_ptr b) {
+    ++d.side_batches;
+    d.dns_records += b->dns.size();
+  };
   {
     pcap_source src{o, bridge, nullptr};
     opened = src.run();
@@ -102,7 +110,7 @@ TEST_CASE("every corpus capture goes through the pcap source", "[pcap][corpus]")
       files.push_back(e.path());
   std::sort(files.begin(), files.end());
   REQUIRE(files.size() > 400);
-  uint64_t total_frames = 0, unsupported = 0, damaged = 0, read_ok = 0;
+  uint64_t total_frames = 0, unsupported = 0, damaged = 0, read_ok = 0, dns = 0;
   for (auto& f : files) {
     INFO(f.string());
     pcap_source_counters c;
@@ -117,9 +125,12 @@ TEST_CASE("every corpus capture goes through the pcap source", "[pcap][corpus]")
     CHECK(d.packets == c.ip_packets);
     CHECK(d.bytes == c.ip_bytes);
     CHECK(d.markers == c.intervals);
+    CHECK(d.side_batches == c.intervals); // one side batch per interval
+    CHECK(d.dns_records == c.dns_records);
     CHECK(d.ordered);
     CHECK(d.ends == 1); // the stream always ends, whatever happened
     total_frames += c.frames;
+    dns += c.dns_messages;
     unsupported += c.files_unsupported;
     damaged += c.files_damaged;
     if (opened && c.files_unsupported == 0)
@@ -130,9 +141,10 @@ TEST_CASE("every corpus capture goes through the pcap source", "[pcap][corpus]")
   CHECK(unsupported > 0);
   CHECK(read_ok > 250);
   CHECK(total_frames > 3000);
+  CHECK(dns > 10); // the corpus has a few DNS captures; they were parsed
   WARN("corpus: " << files.size() << " files, " << read_ok << " read, " << unsupported
                   << " of unsupported link types, " << damaged << " damaged, "
-                  << total_frames << " frames");
+                  << total_frames << " frames, " << dns << " DNS messages");
 }
 
 TEST_CASE("a missing or non-capture file fails cleanly and ends the stream", "[pcap]") {

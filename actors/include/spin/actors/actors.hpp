@@ -27,12 +27,45 @@ using flow_aggregator_actor = status_api::extend<
     // Records are waiting in this shard's queue: drain them.
     caf::reacts_to<atom::wake>>;
 
-/// Turns the shards' per-interval tables into nodes and reports.
+/// Owns the persistent state file; coalesces writes.
+using state_store_actor = status_api::extend<
+    // Replace one section (name, JSON text); the response comes once it is on
+    // disk, so whoever acknowledges a change to a user can wait for it.
+    caf::replies_to<atom::put, std::string, std::string>::with<bool>,
+    // Write everything pending now (at shutdown).
+    caf::replies_to<atom::flush>::with<bool>,
+    // Coalescing timer.
+    caf::reacts_to<atom::tick>>;
+
+/// Turns the shards' per-interval tables and the DNS cache's names into
+/// nodes and reports; answers the naming commands.
 using node_registry_actor = status_api::extend<
     // A shard's finished table of one interval.
     caf::reacts_to<atom::interval, flow_batch_ptr>,
+    // The DNS cache's names of one interval.
+    caf::reacts_to<atom::names, names_batch_ptr>,
     // Shard `i` reached the end of its record stream.
-    caf::reacts_to<atom::eos, uint32_t>>;
+    caf::reacts_to<atom::eos, uint32_t>,
+    // Names from the DHCP server.
+    caf::reacts_to<atom::dhcp, device_names_ptr>,
+    // Changes of the kernel's neighbour table.
+    caf::reacts_to<atom::neighbours, neighbour_events_ptr>,
+    // A SPIN command (name, argument as JSON text): the reply to publish on
+    // <root>/traffic (JSON text), or an empty string if the registry does not
+    // handle the command.
+    caf::replies_to<atom::command, std::string, std::string>::with<std::string>>;
+
+/// Keeps IP -> DNS names with their TTLs; turns each source interval's DNS
+/// records into the changes the registry must apply.
+using dns_cache_actor = status_api::extend<
+    // A source's DNS records and bindings of one interval (exactly one per
+    // interval it closes).
+    caf::reacts_to<atom::side, side_batch_ptr>,
+    // Where the names batches go (the registry, spawned after the cache).
+    caf::reacts_to<atom::command, node_registry_actor>,
+    // The valid names of addresses that have no node yet (second = now).
+    caf::replies_to<atom::lookup, std::vector<ip_address>,
+                    int64_t>::with<std::vector<dns_answer_group>>>;
 
 /// Publishes reports and node state over MQTT; receives commands.
 using mqtt_publisher_actor = status_api::extend<
@@ -44,10 +77,16 @@ using mqtt_publisher_actor = status_api::extend<
     caf::reacts_to<atom::deleted, node_id>,
     // A node merged into another: nodeMerged and an emptied retained topic.
     caf::reacts_to<atom::merged, node_id, node_id>,
+    // A device asked for a name: dnsquery (from, queried node, name, second).
+    caf::reacts_to<atom::dnsquery, node_id, node_id, std::string, int64_t>,
     // No more reports will come: flush, then tell whoever waits.
     caf::reacts_to<atom::eos>,
     // Publish a retained status document under <root>/stat/<name>.
     caf::reacts_to<atom::publish, std::string, std::string>,
+    // Publish a message (already JSON) on <root>/traffic, not retained.
+    caf::reacts_to<atom::publish, std::string>,
+    // Who answers the commands from <root>/commands.
+    caf::reacts_to<atom::command, node_registry_actor>,
     // From the MQTT network thread: connection up (CONNACK code).
     caf::reacts_to<atom::connected, int>,
     // From the MQTT network thread: connection lost (0 = requested).
@@ -55,6 +94,12 @@ using mqtt_publisher_actor = status_api::extend<
     // From the MQTT network thread: a message (topic, payload, retained).
     caf::reacts_to<atom::message, std::string, std::string, bool>,
     // Periodic housekeeping (connect timeout, flushing at the end).
+    caf::reacts_to<atom::tick>>;
+
+/// Watches the DHCP server's files (leases, static hosts) and hands the
+/// registry the device names whenever they change.
+using lease_watcher_actor = status_api::extend<
+    // Time to look at the files again.
     caf::reacts_to<atom::tick>>;
 
 /// Polls every component for its status, logs a one-line summary and has the

@@ -34,5 +34,23 @@ using message = caf::atom_constant<caf::atom("message")>;
 using publish = caf::atom_constant<caf::atom("publish")>;
 /// The pipeline has published everything it will (fast replay finished).
 using done = caf::atom_constant<caf::atom("done")>;
+/// A source's side batch (DNS records, bindings) of one interval.
+using side = caf::atom_constant<caf::atom("side")>;
+/// The DNS cache's names batch of one interval.
+using names = caf::atom_constant<caf::atom("names")>;
+/// Look up the DNS names of addresses.
+using lookup = caf::atom_constant<caf::atom("lookup")>;
+/// A device asked for a name (dnsquery).
+using dnsquery = caf::atom_constant<caf::atom("dnsquery")>;
+/// Names from the DHCP server (lease files, static hosts).
+using dhcp = caf::atom_constant<caf::atom("dhcp")>;
+/// A SPIN command (from SPIN/commands).
+using command = caf::atom_constant<caf::atom("command")>;
+/// Store a section of the persistent state.
+using put = caf::atom_constant<caf::atom("put")>;
+/// Write pending state now.
+using flush = caf::atom_constant<caf::atom("flush")>;
+/// Neighbour table events.
+using neighbours = caf::atom_constant<caf::atom("neighbours")>;
 
 } // namespace spin::atom

@@ -41,6 +41,9 @@ struct mqtt_publisher_state {
   std::string topic_admin;
   std::string topic_stat_prefix;
   std::string topic_sync;
+  std::string topic_commands;
+  /// Answers the commands (set once the registry exists).
+  node_registry_actor registry;
 
   /// Per live node: the cached NODE tail (for traffic flows) and the whole
   /// nodeInfo payload (republished after a reconnect).
@@ -65,6 +68,7 @@ struct mqtt_publisher_state {
   std::chrono::steady_clock::time_point started;
   log_limiter drop_log;
   log_limiter refuse_log;
+  log_limiter command_log;
 
   // Counters.
   uint64_t reports_published = 0;
@@ -78,6 +82,9 @@ struct mqtt_publisher_state {
   uint64_t disconnects = 0;
   uint64_t stale_cleared = 0;
   uint64_t publish_errors = 0;
+  uint64_t dnsqueries = 0;
+  uint64_t commands = 0;
+  uint64_t command_errors = 0;
   uint64_t largest_report = 0;
   int64_t last_publish_us = 0; ///< time to encode and queue the last report
 };

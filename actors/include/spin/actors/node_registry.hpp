@@ -5,36 +5,74 @@
 
 #include <map>
 #include <memory>
+#include <optional>
+#include <unordered_map>
 #include <vector>
 
 namespace spin {
+
+/// How the registry is wired.
+struct node_registry_config {
+  node_table::options table;
+  uint32_t shards = 1;
+  /// True when the sources send side batches (through the DNS cache): an
+  /// interval is complete only with its names batch.
+  bool expect_names = false;
+  /// dnsquery messages per device per second (token bucket, burst 2x).
+  double dnsquery_rate = 10;
+  /// User names loaded from the state file.
+  std::map<mac_address, std::string> user_names_by_mac;
+  std::map<ip_address, std::string> user_names_by_ip;
+};
 
 /// State of the node registry.
 struct node_registry_state {
   static inline const char* name = "node_registry";
 
+  /// What has arrived of one interval.
+  struct pending_interval {
+    std::vector<flow_batch_ptr> batches;
+    names_batch_ptr names;
+    bool has_names = false;
+  };
+
   std::unique_ptr<node_table> table;
+  node_registry_config cfg;
   mqtt_publisher_actor publisher;
-  uint32_t shards = 1;
-  /// Batches of intervals that not every shard has delivered yet.
-  std::map<int64_t, std::vector<flow_batch_ptr>> pending;
+  dns_cache_actor dns;
+  state_store_actor store;
+  std::map<int64_t, pending_interval> pending;
   uint32_t ended = 0;
+  bool eos_sent = false;
   int64_t last_expiry = INT64_MIN;
+  /// dnsquery token buckets per device: tokens, last second.
+  std::unordered_map<node_id, std::pair<double, int64_t>> query_tokens;
 
   uint64_t intervals = 0;
   uint64_t batches = 0;
   uint64_t late_batches = 0;
+  uint64_t names_batches = 0;
+  uint64_t lookups = 0;
+  uint64_t dnsqueries_published = 0;
+  uint64_t dnsqueries_suppressed = 0;
+  uint64_t commands = 0;
+  uint64_t command_errors = 0;
   int64_t last_second = 0;
 };
 
 /// How often (event-time seconds) idle nodes are looked for.
 inline constexpr int64_t registry_expiry_period = 10;
 
-/// The node registry: merges the shards' tables of each interval once all
-/// `shards` have delivered it, attributes flows to nodes, sends node changes
-/// and then the report to the publisher, and expires idle nodes.
+/// The node registry: once every shard (and, with DNS, the DNS cache) has
+/// delivered an interval, it applies the interval's DNS answers, queries and
+/// bindings, looks up names for addresses it has never seen, attributes
+/// flows to nodes, sends node changes, the report and the dnsquery events to
+/// the publisher, and expires idle nodes. It answers the naming commands
+/// (get_names, add_name, ip2hostname) and keeps user names persistent
+/// through the state store. `dns` and `store` may be invalid handles.
 node_registry_actor::behavior_type
 node_registry(node_registry_actor::stateful_pointer<node_registry_state> self,
-              node_table::options opts, uint32_t shards, mqtt_publisher_actor publisher);
+              node_registry_config cfg, mqtt_publisher_actor publisher,
+              dns_cache_actor dns, state_store_actor store);
 
 } // namespace spin

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "spin/runtime/device_names.hpp"
+#include "spin/runtime/dns_cache.hpp"
 #include "spin/runtime/flow_table.hpp"
 #include "spin/runtime/report.hpp"
 #include "spin/runtime/status.hpp"
@@ -15,8 +17,17 @@
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(spin::flow_batch_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(spin::interval_report_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(spin::node_info_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(spin::side_batch_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(spin::names_batch_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const spin::device_names>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const std::vector<spin::neighbour_event>>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<spin::dns_answer_group>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<spin::ip_address>)
 
 namespace spin {
+
+using device_names_ptr = std::shared_ptr<const device_names>;
+using neighbour_events_ptr = std::shared_ptr<const std::vector<neighbour_event>>;
 
 /// Status reports are plain values and inspectable.
 template <class Inspector>

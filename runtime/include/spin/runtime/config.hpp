@@ -142,6 +142,16 @@ struct spind_config {
   size_t max_flows_per_interval = 262144;
   size_t max_flows_per_report = 2000;
   size_t queue_capacity = 262144;
+  size_t max_names_per_node = 16;
+  uint32_t dns_ttl_min = 60;
+  uint32_t dns_ttl_max = 86400;
+  size_t dns_cache_size = 100000;
+  int dnsquery_rate = 10;
+  std::vector<std::string> dhcp_lease_files;
+  std::string dhcp_config_file;
+  int lease_check_interval = 2;
+  std::string neighbour_table = "auto"; ///< auto, on, off
+  int state_write_interval = 2;
   std::string state_dir = "/var/lib/spin";
   int stat_interval = 10;
   log_settings log;

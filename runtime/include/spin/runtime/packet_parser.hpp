@@ -59,6 +59,23 @@ struct parse_extras {
 parse_status parse_frame(link_type lt, const uint8_t* data, size_t caplen, size_t wirelen,
                          packet_record& out, parse_extras* extras = nullptr);
 
+/// An address -> MAC binding announced on the wire.
+struct address_binding {
+  ip_address address;
+  mac_address mac;
+};
+
+/// Reads the sender binding of an ARP request or reply (Ethernet/IPv4) from
+/// a frame; false if the frame is not such an ARP message.
+bool parse_arp(link_type lt, const uint8_t* data, size_t caplen, address_binding& out);
+
+/// Reads the binding an IPv6 neighbour solicitation (source link-layer
+/// option, for the packet's source address) or advertisement (target
+/// link-layer option, for the target address) announces; `rec` and `extras`
+/// come from parse_frame. False if the packet is not such a message.
+bool parse_neighbour_discovery(const packet_record& rec, const parse_extras& extras,
+                               address_binding& out);
+
 /// Parses an IP packet (the first byte is the version nibble) into `out`.
 /// `wirelen` is the packet's original length from this point on.
 parse_status parse_ip(const uint8_t* data, size_t caplen, size_t wirelen,

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "spin/runtime/config.hpp"
+#include "spin/runtime/dns_cache.hpp"
 #include "spin/runtime/pipeline_gauge.hpp"
 #include "spin/runtime/queue_bridge.hpp"
 #include "spin/runtime/status.hpp"
@@ -28,7 +29,13 @@ struct pcap_source_counters {
   uint64_t files_unsupported = 0; ///< files of a link type spin does not read
   uint64_t files_damaged = 0;     ///< files that ended with a read error
   uint64_t loops = 0;             ///< completed passes over the file
-  uint64_t gauge_waits = 0;       ///< fast replay: waits for the publisher to catch up
+  uint64_t gauge_waits = 0;
+  uint64_t dns_packets = 0;  ///< packets to or from port 53
+  uint64_t dns_messages = 0; ///< DNS messages parsed
+  uint64_t dns_records = 0;  ///< DNS records handed on
+  uint64_t dns_errors = 0;   ///< DNS messages rejected (malformed, truncated)
+  uint64_t bindings = 0;     ///< ARP / neighbour discovery bindings seen       ///< fast
+                             ///< replay: waits for the publisher to catch up
 };
 
 /// Reads a pcap or pcapng file with libpcap in its own thread, parses every
@@ -50,6 +57,10 @@ public:
     replay_mode mode = replay_mode::fast;
     /// Fast mode: most intervals closed but not yet published.
     int64_t max_intervals_in_flight = 8;
+    /// Receives one side batch (DNS records, ARP/ND bindings) per closed
+    /// interval, just before the interval's marker goes to the shards; runs in
+    /// the reader thread. When empty, DNS is not extracted at all.
+    std::function<void(side_batch_ptr)> on_side;
   };
 
   /// `gauge` may be null (no end-to-end flow control).

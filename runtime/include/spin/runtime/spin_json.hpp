@@ -6,6 +6,8 @@
 #include <boost/json/value.hpp>
 
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,7 +37,35 @@ std::string message_json(std::string_view command, const boost::json::value& arg
 void append_traffic_json(std::string& out, const interval_report& r,
                          const std::function<const std::string*(node_id)>& tail_of);
 
+/// Appends a `dnsquery` message: {"from": NODE, "queriednode": NODE,
+/// "query": name}, node objects written from the cached tails as in traffic.
+void append_dnsquery_json(std::string& out, node_id from, node_id queried,
+                          std::string_view name, int64_t lastseen,
+                          const std::function<const std::string*(node_id)>& tail_of);
+
 /// A status report as a JSON object {"counters": {...}, "last_error": ...}.
 boost::json::object status_to_json(const status_report& s);
+
+/// `{"command":"error","argument":"<message>","result":""}`, the reply to a
+/// command that cannot be carried out.
+std::string error_json(std::string_view message);
+
+/// A node id given as a JSON number or a numeric string ("12"); nullopt for
+/// anything else (negative, fractional, too large, other types).
+std::optional<node_id> json_node_id(const boost::json::value& v);
+
+/// The SPIN `names` message: {address: user or DHCP name}.
+std::string names_json(const std::map<ip_address, std::string>& names);
+
+/// User names as stored in the state file: {"by_mac": {...}, "by_ip": {...}}.
+boost::json::object user_names_to_json(const std::map<mac_address, std::string>& by_mac,
+                                       const std::map<ip_address, std::string>& by_ip);
+
+/// Reads user names stored by user_names_to_json(); skips malformed entries
+/// and says so in `problems`.
+void user_names_from_json(const boost::json::value& v,
+                          std::map<mac_address, std::string>& by_mac,
+                          std::map<ip_address, std::string>& by_ip,
+                          std::vector<std::string>& problems);
 
 } // namespace spin

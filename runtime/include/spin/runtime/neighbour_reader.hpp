@@ -1,0 +1,73 @@
+#pragma once
+
+#include "spin/runtime/ip_address.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+struct mnl_socket;
+
+namespace spin {
+
+/// One change of the kernel's neighbour table (ARP for IPv4, NDP for IPv6).
+struct neighbour_event {
+  ip_address address;
+  mac_address mac; ///< empty when the entry has no (valid) link-layer address
+  int ifindex = 0;
+  bool present = true; ///< false: the entry is gone or no longer usable
+};
+
+/// Reads IP -> MAC from the kernel over rtnetlink with libmnl: an initial
+/// RTM_GETNEIGH dump, then RTM_NEWNEIGH / RTM_DELNEIGH notifications, in its
+/// own thread. Never runs `ip neigh`. Entries in state FAILED or INCOMPLETE,
+/// and entries without a link-layer address, are reported as not present.
+/// If the notifications overflow the socket (ENOBUFS), the reader counts it
+/// and dumps the whole table again.
+class neighbour_reader {
+public:
+  /// Receives batches of events (one batch per netlink read), in the reader
+  /// thread; must only hand them on.
+  using callback = std::function<void(std::vector<neighbour_event>)>;
+
+  neighbour_reader() = default;
+  ~neighbour_reader();
+
+  neighbour_reader(const neighbour_reader&) = delete;
+  neighbour_reader& operator=(const neighbour_reader&) = delete;
+
+  /// Opens the socket, subscribes, dumps the table (delivered as the first
+  /// batch) and starts the thread. Returns false with `error` (for example
+  /// missing permissions) when that is impossible.
+  bool start(callback cb, std::string& error);
+
+  /// Stops and joins the thread.
+  void stop();
+
+  struct counters {
+    uint64_t events = 0;
+    uint64_t dumps = 0;
+    uint64_t overruns = 0; ///< ENOBUFS: notifications lost, table re-dumped
+    uint64_t errors = 0;
+  };
+  counters stats() const;
+
+private:
+  void run();
+  bool request_dump();
+
+  ::mnl_socket* nl_ = nullptr;
+  int stop_fd_ = -1;
+  callback cb_;
+  std::thread thread_;
+  unsigned seq_ = 0;
+  std::atomic<uint64_t> events_{0};
+  std::atomic<uint64_t> dumps_{0};
+  std::atomic<uint64_t> overruns_{0};
+  std::atomic<uint64_t> errors_{0};
+};
+
+} // namespace spin

@@ -1,0 +1,175 @@
+#include "spin/runtime/neighbour_reader.hpp"
+
+#include "spin/runtime/log.hpp"
+
+#include <libmnl/libmnl.h>
+
+#include <linux/neighbour.h>
+#include <linux/rtnetlink.h>
+#include <sys/eventfd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <poll.h>
+#include <unistd.h>
+
+namespace spin {
+
+namespace {
+
+// Attribute validation callback in libmnl's style: fills tb[] with the
+// attributes we use, after checking their types and lengths.
+int neigh_attr_cb(const struct nlattr* attr, void* data) {
+  auto** tb = static_cast<const struct nlattr**>(data);
+  int type = mnl_attr_get_type(attr);
+  if (mnl_attr_type_valid(attr, NDA_MAX) < 0)
+    return MNL_CB_OK;
+  if ((type == NDA_DST || type == NDA_LLADDR) &&
+      mnl_attr_validate(attr, MNL_TYPE_BINARY) < 0)
+    return MNL_CB_OK; // ignore a broken attribute, keep the message
+  tb[type] = attr;
+  return MNL_CB_OK;
+}
+
+struct parse_ctx {
+  std::vector<neighbour_event>* out;
+};
+
+int neigh_msg_cb(const struct nlmsghdr* nlh, void* data) {
+  auto* ctx = static_cast<parse_ctx*>(data);
+  if (nlh->nlmsg_type != RTM_NEWNEIGH && nlh->nlmsg_type != RTM_DELNEIGH)
+    return MNL_CB_OK;
+  if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(struct ndmsg)))
+    return MNL_CB_OK;
+  auto* nd = static_cast<const struct ndmsg*>(mnl_nlmsg_get_payload(nlh));
+  const struct nlattr* tb[NDA_MAX + 1] = {};
+  if (mnl_attr_parse(nlh, sizeof(*nd), neigh_attr_cb, tb) < 0 || !tb[NDA_DST])
+    return MNL_CB_OK;
+  neighbour_event ev;
+  auto len = mnl_attr_get_payload_len(tb[NDA_DST]);
+  auto* p = static_cast<const uint8_t*>(mnl_attr_get_payload(tb[NDA_DST]));
+  if (nd->ndm_family == AF_INET && len == 4)
+    ev.address = ip_address::v4(p);
+  else if (nd->ndm_family == AF_INET6 && len == 16)
+    ev.address = ip_address::v6(p);
+  else
+    return MNL_CB_OK;
+  ev.ifindex = nd->ndm_ifindex;
+  if (tb[NDA_LLADDR] && mnl_attr_get_payload_len(tb[NDA_LLADDR]) == 6)
+    std::memcpy(ev.mac.bytes.data(), mnl_attr_get_payload(tb[NDA_LLADDR]), 6);
+  bool usable = (nd->ndm_state & (NUD_FAILED | NUD_INCOMPLETE)) == 0 && !ev.mac.empty();
+  ev.present = nlh->nlmsg_type == RTM_NEWNEIGH && usable;
+  ctx->out->push_back(ev);
+  return MNL_CB_OK;
+}
+
+} // namespace
+
+neighbour_reader::~neighbour_reader() {
+  stop();
+}
+
+bool neighbour_reader::request_dump() {
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  struct nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
+  nlh->nlmsg_type = RTM_GETNEIGH;
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  nlh->nlmsg_seq = ++seq_;
+  auto* nd =
+      static_cast<struct ndmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(struct ndmsg)));
+  nd->ndm_family = AF_UNSPEC;
+  if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0)
+    return false;
+  dumps_.fetch_add(1);
+  return true;
+}
+
+bool neighbour_reader::start(callback cb, std::string& error) {
+  cb_ = std::move(cb);
+  nl_ = mnl_socket_open(NETLINK_ROUTE);
+  if (!nl_) {
+    error = std::string{"cannot open an rtnetlink socket: "} + std::strerror(errno);
+    return false;
+  }
+  unsigned groups = RTMGRP_NEIGH;
+  if (mnl_socket_bind(nl_, groups, MNL_SOCKET_AUTOPID) < 0) {
+    error = std::string{"cannot subscribe to neighbour events: "} + std::strerror(errno);
+    mnl_socket_close(nl_);
+    nl_ = nullptr;
+    return false;
+  }
+  int rcvbuf = 1 << 20;
+  mnl_socket_setsockopt(nl_, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  if (!request_dump()) {
+    error = std::string{"cannot dump the neighbour table: "} + std::strerror(errno);
+    mnl_socket_close(nl_);
+    nl_ = nullptr;
+    return false;
+  }
+  stop_fd_ = eventfd(0, EFD_CLOEXEC);
+  thread_ = std::thread([this] { run(); });
+  return true;
+}
+
+void neighbour_reader::run() {
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 4);
+  int fd = mnl_socket_get_fd(nl_);
+  for (;;) {
+    struct pollfd fds[2] = {{fd, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      errors_.fetch_add(1);
+      break;
+    }
+    if (fds[1].revents)
+      break;
+    ssize_t n = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == ENOBUFS) {
+        // Notifications were lost: the table may be stale, read it again.
+        overruns_.fetch_add(1);
+        request_dump();
+        continue;
+      }
+      if (errno == EINTR || errno == EAGAIN)
+        continue;
+      errors_.fetch_add(1);
+      SPIN_WARN("neighbour table: receive failed: %s", std::strerror(errno));
+      break;
+    }
+    std::vector<neighbour_event> events;
+    parse_ctx ctx{&events};
+    // Sequence 0: accept both our dump replies and notifications.
+    int rc = mnl_cb_run(buf.data(), static_cast<size_t>(n), 0, 0, neigh_msg_cb, &ctx);
+    if (rc == MNL_CB_ERROR)
+      errors_.fetch_add(1);
+    if (!events.empty()) {
+      events_.fetch_add(events.size());
+      cb_(std::move(events));
+    }
+  }
+}
+
+void neighbour_reader::stop() {
+  if (thread_.joinable()) {
+    uint64_t one = 1;
+    (void)!write(stop_fd_, &one, sizeof(one));
+    thread_.join();
+  }
+  if (stop_fd_ >= 0) {
+    close(stop_fd_);
+    stop_fd_ = -1;
+  }
+  if (nl_) {
+    mnl_socket_close(nl_);
+    nl_ = nullptr;
+  }
+}
+
+neighbour_reader::counters neighbour_reader::stats() const {
+  return {events_.load(), dumps_.load(), overruns_.load(), errors_.load()};
+}
+
+} // namespace spin
