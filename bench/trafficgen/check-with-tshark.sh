@@ -4,12 +4,15 @@
 #     IPv4/TCP/UDP/ICMP/ICMPv6/IGMP checksum good
 #   - per-second packet/byte totals, per-second flows and DNS answers that
 #     tshark computes equal the generator's ground truth files exactly
-#   - determinism, --packets 10, --vlan, --cdn-overlap, snaplen handling,
-#     argument errors, and the 10-million-packet time / memory budget
+#   - determinism, --packets 10, --vlan, --cdn-overlap, --dns-share (share of
+#     response frames, every connection to an address answered before),
+#     snaplen handling, argument errors, and the time / memory budget of
+#     10 million packets and of the 8-million-packet --dns-share 0.2 run
 #
 # usage: bench/trafficgen/check-with-tshark.sh [path/to/spin-trafficgen]
 # env:   WORKDIR=dir    scratch directory (default: mktemp -d, removed on success)
-#        BIG=0          skip the 10-million-packet run
+#        BIG=0          skip the 10-million-packet run (and the 8-million-packet
+#                       --dns-share 0.2 run)
 #        BIG_TSHARK=1   also compare the 10M run's seconds.csv with tshark (slow)
 #        BIG_LIMIT=15   wall-clock limit in seconds for the 10M run
 set -euo pipefail
@@ -252,7 +255,62 @@ else
   bad "cdn.dns.csv: only $names names / $shared shared addresses"
 fi
 
-# ---------------------------------------------------------------- 7. argument errors
+# ---------------------------------------------------------------- 7. --dns-share (DNS-heavy)
+"$gen" --packets 100000 --dns-share 0.25 --seed 5 --out heavy.pcap --truth heavy --truth-flows
+check_clean heavy.pcap 100000
+check_snaplen heavy.pcap 128
+check_seconds heavy.pcap heavy
+check_flows heavy.pcap heavy
+check_dns heavy.pcap heavy
+check_summary heavy 100000
+field() { sed -n "s/^  \"$2\": \([0-9]*\),\$/\1/p" "$1.summary.json"; }
+resp=$(field heavy dns_response_frames)
+tresp=$(ts -r heavy.pcap -Y 'dns.flags.response == 1 && (udp.srcport == 53 || tcp.srcport == 53)' | wc -l)
+tnx=$(ts -r heavy.pcap -Y 'dns.flags.response == 1 && dns.flags.rcode == 3 && (udp.srcport == 53 || tcp.srcport == 53)' | wc -l)
+if [[ $resp == "$tresp" && $tnx == "$(field heavy dns_nxdomain_responses)" ]] &&
+   awk -v r="$resp" 'BEGIN {exit !(r / 100000 > 0.235 && r / 100000 < 0.265)}'; then
+  ok "heavy.summary.json: dns_response_frames=$resp (= tshark, share $(awk -v r="$resp" 'BEGIN {printf "%.3f", r / 100000}'), target 0.25), NXDOMAIN $tnx"
+else
+  bad "heavy: dns_response_frames=$resp, tshark $tresp (want share 0.25), NXDOMAIN $tnx / $(field heavy dns_nxdomain_responses)"
+fi
+hnames=$(awk -F, 'NR > 1 {print $1}' heavy.dns.csv | sort -u | wc -l)
+hcnames=$(awk -F, 'NR > 1 && $2 == "CNAME"' heavy.dns.csv | wc -l)
+if [[ $hnames -ge 1000 && $hcnames -ge 200 ]]; then ok "heavy.dns.csv: $hnames names, $hcnames CNAME records"
+else bad "heavy.dns.csv: only $hnames names / $hcnames CNAME records"; fi
+# every packet a device sends to the internet goes to an address the
+# resolver answered to that device (by MAC, any family of the lookup) before
+router_mac=$(awk -F, 'NR == 2 {print $1}' heavy.devices.csv)
+res=$(ts -r heavy.pcap -T fields -E occurrence=a -E aggregator='|' -e eth.src -e eth.dst -e ip.dst -e ipv6.dst \
+        -e udp.srcport -e tcp.srcport -e dns.a -e dns.aaaa -e dns.flags.response |
+      awk -F'\t' -v rm="$router_mac" '{ dst = $3 != "" ? $3 : $4
+        if (($5 == "53" || $6 == "53") && $9 == "1") { n = split($7 "|" $8, A, "|")
+          for (i = 1; i <= n; i++) if (A[i] != "") ans[$2, A[i]] = 1; next }
+        if ($2 != rm || dst == "" || dst ~ /^(192\.168\.|fd00:1::|fe80|ff|22[4-9]\.|23[0-9]\.|255\.)/) next
+        n_out++; if (!(($1, dst) in ans)) bad++; used[dst] = 1 }
+        END { for (a in used) nu++; printf "%d %d %d\n", n_out, bad, nu }')
+read -r hout hbad hused <<<"$res"
+if [[ $hbad -eq 0 && $hused -ge 300 ]]; then
+  ok "heavy.pcap: $hout packets to $hused internet addresses, each answered to the device before"
+else
+  bad "heavy.pcap: $hbad of $hout packets to an address not answered before ($hused addresses)"
+fi
+mkdir -p hdet1 hdet2
+(cd hdet1 && "$gen" --packets 50000 --dns-share 0.3 --seed 9 --out h.pcap --truth h --truth-flows)
+(cd hdet2 && "$gen" --packets 50000 --dns-share 0.3 --seed 9 --out h.pcap --truth h --truth-flows)
+same=1
+for f in h.pcap h.seconds.csv h.flows.csv h.devices.csv h.dns.csv h.summary.json; do
+  cmp -s "hdet1/$f" "hdet2/$f" || { same=0; bad "determinism: hdet1/$f and hdet2/$f differ"; }
+done
+[[ $same -eq 1 ]] && ok "determinism: two --dns-share 0.3 runs are byte-identical (pcap + 5 truth files)"
+"$gen" --packets 20000 --seed 4 --out share-unset.pcap --truth share-unset
+"$gen" --packets 20000 --seed 4 --dns-share 0 --out share-zero.pcap --truth share-zero
+if cmp -s share-unset.pcap share-zero.pcap && cmp -s share-unset.dns.csv share-zero.dns.csv; then
+  ok "--dns-share 0 writes the capture of the default (only summary.json gains the DNS fields)"
+else
+  bad "--dns-share 0 changes the capture"
+fi
+
+# ---------------------------------------------------------------- 8. argument errors
 args_ok=1
 expect_rc() {
   local want=$1; shift
@@ -272,9 +330,12 @@ expect_rc 2 --packets 10 --out x.pcap --vlan 4095
 expect_rc 2 --packets 10 --out x.pcap --rate -5
 expect_rc 2 --packets 10 --out x.pcap --truth-flows
 expect_rc 2 --packets 10 --out x.pcap --snaplen
+expect_rc 2 --packets 10 --out x.pcap --dns-share 0.7
+expect_rc 2 --packets 10 --out x.pcap --dns-share -0.1
+expect_rc 2 --packets 10 --out x.pcap --dns-share x
 [[ $args_ok -eq 1 ]] && ok "argument errors exit 2, --help exits 0"
 
-# ---------------------------------------------------------------- 8. 10 million packets
+# ---------------------------------------------------------------- 9. 10 million packets
 if [[ ${BIG:-1} != 0 ]]; then
   /usr/bin/time -v "$gen" --packets 10000000 --out big.pcap --truth big 2>big.time
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s}' big.time)
@@ -292,6 +353,20 @@ if [[ ${BIG:-1} != 0 ]]; then
     check_seconds big.pcap big
   fi
   rm -f big.pcap
+  # the DNS-heavy benchmark capture
+  /usr/bin/time -v "$gen" --packets 8000000 --seed 1 --dns-share 0.2 --out bigdns.pcap --truth bigdns 2>bigdns.time
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s}' bigdns.time)
+  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' bigdns.time)
+  resp=$(field bigdns dns_response_frames)
+  info "8M packets --dns-share 0.2: wall ${wall}s, user $(awk -F': ' '/User time/ {print $2}' bigdns.time)s," \
+       "sys $(awk -F': ' '/System time/ {print $2}' bigdns.time)s, max RSS ${rss} KiB, pcap $(stat -c %s bigdns.pcap) bytes"
+  check_summary bigdns 8000000
+  if awk -v w="$wall" -v l="$limit" -v r="$resp" -v m="$rss" 'BEGIN {exit !(w < l && m < 200000 && r / 8e6 > 0.19 && r / 8e6 < 0.21)}'; then
+    ok "8M packets --dns-share 0.2 in ${wall}s, peak RSS ${rss} KiB, response share $(awk -v r="$resp" 'BEGIN {printf "%.4f", r / 8e6}')"
+  else
+    bad "8M packets --dns-share 0.2: ${wall}s (limit ${limit}s), RSS ${rss} KiB, $resp response frames"
+  fi
+  rm -f bigdns.pcap
 fi
 
 echo

@@ -537,6 +537,83 @@ inline const std::vector<const char*>& cdn_sites() {
   return s;
 }
 
+// ------------------------------------------------------------------ --dns-share
+
+// Families of generated names for the DNS-heavy mode: CDN shards, tracker,
+// ad and telemetry hosts, API and site subdomains. Every name is a variant
+// of a catalogue service (same profile, port and QUIC support), so a
+// session can use it in place of that service.
+struct DnsFamilyDef {
+  const char* base;    // catalogue service whose profile the names inherit
+  const char* stems;   // first labels, '|'-separated
+  const char* domains; // parent domains, '|'-separated
+  int count;
+  // 0 STEMn.DOMAIN, 1 STEM-POPn.DOMAIN, 2 rrN---sn-XXXXXXXX.DOMAIN,
+  // 3 STEM.DOMAIN (then STEMn.DOMAIN)
+  int style;
+  // How the names resolve (weights): address records of their own; a CNAME
+  // to one of the family's load balancers; to a cloud distribution; into
+  // the edge CDN (2 aliases); through a traffic manager into the edge CDN
+  // (3 aliases); through a per-domain map name into the fastlane CDN (2).
+  float how[6];
+  float dual;       // share of owners of their own with AAAA records
+  int a_min, a_max; // their A records
+  // TTL class of the queried names: 0 short, 1 medium, 2 long, 3 wide, 4 video
+  int ttl;
+  float kind_w[5]; // popularity for phones, laptops, TVs, consoles, speakers
+};
+
+// clang-format off
+inline const std::vector<DnsFamilyDef>& dns_families() {
+  static const std::vector<DnsFamilyDef> f = {
+    //  how: direct   lb  cloud edge   tm  fast   dual  A     ttl  phone laptop tv console speaker
+    {"img.shop.example", "img", "cdn-images.example", 160, 0,
+        {.2f, 0, .3f, .35f, .15f, 0},      .9f,  1, 4, 2, {3, 3, 0, 0, 0}},
+    {"images.news-daily.example", "thumbs|photos|i", "news-daily.example|news-media.example", 120, 0,
+        {.3f, 0, .3f, 0, 0, .4f},          .85f, 2, 4, 2, {2, 2, 0, 0, 0}},
+    {"media.social-feed.example", "scontent|video", "social-cdn.example", 200, 1,
+        {1, 0, 0, 0, 0, 0},                .9f,  1, 2, 1, {4, 1.5f, 0, 0, 0}},
+    {"video.streamco.example", "rr", "video-cache.streamco.example", 120, 2,
+        {1, 0, 0, 0, 0, 0},                .9f,  1, 1, 4, {.3f, .3f, 3, 2, 0}},
+    {"ads.tracker-net.example", "ads|adserver|bid|sync|match|cm|ib",
+        "adnet-sync.example|rtb-bidder.example|cookie-match.example|adserve-cdn.example|"
+        "ad-exchange.example", 400, 0,
+        {.6f, .25f, .15f, 0, 0, 0},        .85f, 1, 4, 0, {4, 4, 2, 1, .5f}},
+    {"metrics.tracker-net.example", "collect|events|t|stats|log|beacon",
+        "metrics-collector.example|app-analytics.example|tag-manager.example|"
+        "session-replay.example|heatmap-stats.example", 300, 0,
+        {.5f, .3f, 0, .2f, 0, 0},          .85f, 1, 3, 0, {4, 4, 2, 2, 1}},
+    {"pixel.ad-exchange.example", "px|pixel|p", "ad-exchange.example|retarget-px.example", 100, 0,
+        {.7f, 0, .3f, 0, 0, 0},            .8f,  1, 2, 0, {2, 2, .5f, 0, 0}},
+    {"telemetry.mobile-os.example", "telemetry|crash|diag|events|config|settings",
+        "mobile-os.example|os-telemetry.example", 150, 1,
+        {.6f, 0, 0, .4f, 0, 0},            .9f,  2, 4, 1, {3, 2, 0, 0, 0}},
+    {"api.social-feed.example", "graph|edge-chat|api|rupload|b-graph", "social-feed.example", 120, 0,
+        {.5f, .5f, 0, 0, 0, 0},            .9f,  1, 3, 1, {4, 1.5f, 0, 0, 0}},
+    {"chat.messenger.example", "chat|gateway|mmg|media|presence", "messenger.example", 80, 0,
+        {1, 0, 0, 0, 0, 0},                .9f,  1, 2, 1, {3, 3, 0, 0, 0}},
+    {"api.streamco.example", "api|ichnaea|occ|nrdp|customerevents|secure",
+        "streamco.example|streamco-api.example", 120, 0,
+        {.7f, 0, 0, .3f, 0, 0},            .85f, 2, 4, 1, {.5f, .5f, 4, 3, 0}},
+    {"telemetry.tv-maker.example", "log|acr|api|ads|config|time",
+        "tv-maker.example|tv-maker-cloud.example", 100, 0,
+        {1, 0, 0, 0, 0, 0},                .4f,  1, 3, 3, {0, 0, 4, 1, 0}},
+    {"fonts.typeface-cdn.example", "static|assets|fonts|js|css",
+        "typeface-cdn.example|static-assets.example|libs-cdn.example", 140, 0,
+        {.5f, 0, 0, 0, 0, .5f},            .9f,  2, 4, 2, {2, 3, 0, 0, 0}},
+    {"api.voice-assistant.example", "avs|api|dcape|device-metrics|unagi",
+        "voice-assistant.example|va-cloud.example", 60, 0,
+        {.6f, .4f, 0, 0, 0, 0},            .7f,  1, 3, 1, {0, 0, 0, 0, 4}},
+    {"search.find-engine.example", "m|login|accounts|static|help|support|blog|status|auth|cdn",
+        "shop.example|news-daily.example|encyclo.example|secure-pay.example|webmail.example|"
+        "office-suite.example|find-engine.example|geo-nav.example|streamco.example|"
+        "tunes-stream.example|play-net.example|photo-backup.example", 300, 3,
+        {.4f, 0, .2f, .25f, .15f, 0},      .8f,  1, 3, 1, {3, 3, .5f, .5f, 0}},
+  };
+  return f;
+}
+// clang-format on
+
 // ------------------------------------------------------------------ addresses
 
 class AddressAllocator {
@@ -576,6 +653,16 @@ public:
       if (used6_.insert(key).second)
         return a;
     }
+  }
+
+  // Marks an address as taken (so that a second allocator never hands out
+  // an address of the first one).
+  void reserve(const Addr& a) {
+    if (a.family == 4)
+      used4_.insert((std::uint32_t(a.b[0]) << 24) | (std::uint32_t(a.b[1]) << 16) |
+                    (std::uint32_t(a.b[2]) << 8) | std::uint32_t(a.b[3]));
+    else
+      used6_.insert(std::string(reinterpret_cast<const char*>(a.b.data()), 16));
   }
 
 private:

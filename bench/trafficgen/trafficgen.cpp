@@ -42,6 +42,7 @@ struct Options {
   std::uint32_t snaplen = 128;
   int vlan = -1;
   bool cdn_overlap = false;
+  double dns_share = -1; // --dns-share F; < 0: not given
   std::vector<std::string> argv;
 };
 
@@ -66,6 +67,9 @@ const char* kUsage =
     "  --vlan ID            tag every frame with 802.1Q VLAN ID (1..4094)\n"
     "  --cdn-overlap        add dozens of CDN-hosted names whose answers share\n"
     "                       addresses (CNAME chains into shared edge hosts)\n"
+    "  --dns-share F        DNS-heavy capture: about a fraction F (0..0.6) of the\n"
+    "                       frames are DNS responses (each after its query) for\n"
+    "                       thousands of generated names; see README.md\n"
     "  --help               show this help\n";
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -176,6 +180,13 @@ Options parse_args(int argc, char** argv) {
     } else if (arg == "--cdn-overlap") {
       flag();
       o.cdn_overlap = true;
+    } else if (arg == "--dns-share") {
+      const std::string v = value();
+      char* end = nullptr;
+      const double f = std::strtod(v.c_str(), &end);
+      if (v.empty() || !end || *end != '\0' || !(f >= 0.0) || !(f <= 0.6))
+        usage_error("bad value for --dns-share: '" + v + "' (expected a number 0..0.6)");
+      o.dns_share = f;
     } else {
       usage_error("unknown argument '" + std::string(argv[i]) + "'");
     }
@@ -195,7 +206,8 @@ enum TcpFlag : std::uint8_t { FIN = 1, SYN = 2, RST = 4, PSH = 8, ACKF = 16 };
 
 // Kinds of planned packets.
 enum class PK : std::uint8_t {
-  Tick,   // no packet; an action (aux: 0 nothing, 1 device online, 2 spawn)
+  Tick,   // no packet; an action (aux: 0 nothing, 1 device online, 2 spawn,
+          // 3 DNS-heavy lookup burst)
   DnsQ,   // UDP DNS query (aux: query index; x: 1 = NX name)
   DnsR,   // UDP DNS response
   DnsTcp, // TCP segment of a DNS-over-TCP connection (aux: query index, off: stream
@@ -234,7 +246,7 @@ struct PP {
   std::uint8_t x = 0;
 };
 
-enum class SK : std::uint8_t { Flow, Life, Spawner, Noise };
+enum class SK : std::uint8_t { Flow, Life, Spawner, Noise, DnsSpawner };
 enum class NoiseKind : std::uint8_t { Arp, Mdns, Ssdp, Nd, Ra, Igmp, Bcast };
 enum class Transport : std::uint8_t { Tcp, Quic, UdpMsg, Stream, Icmp, DnsOnly };
 // What a new session does with its service: the service's own protocol, a
@@ -278,7 +290,9 @@ struct Session {
   std::uint16_t dns_sport = 0;
   std::int64_t dns_done = 0; // last answer of the lookup written at
   int nx = -1;               // NX name index for DNS-only sessions
+  bool nx_aaaa = false;      // the NX lookup also asks for AAAA (--dns-share)
   bool aaaa_ok = true;       // the device knows the service's AAAA records
+  bool heavy = false;        // started by the --dns-share lookup process
   // flow-key accounting (summary.json "flow_keys"): 0 keys that can recur
   // (fixed ports, ICMP), 1 keys of a port no earlier session of the device
   // used for this destination, 2 such a port reused after a full cycle
@@ -436,6 +450,8 @@ public:
     for (std::uint32_t port = 32768; port <= 60999; ++port)
       if (std::find(std::begin(kSkip), std::end(kSkip), port) == std::end(kSkip))
         eph_ports_.push_back(static_cast<std::uint16_t>(port));
+    nx_names_.assign(std::begin(kNxNames), std::end(kNxNames));
+    heavy_ = o_.dns_share > 0;
   }
 
   int run();
@@ -447,7 +463,9 @@ private:
   int find_name(const std::string& n) const;
   int find_service(const std::string& n) const;
   void add_service(const std::string& name, Profile p, std::uint16_t port, bool quic);
+  void add_service_id(int name_id, Profile p, std::uint16_t port, bool quic, Rng& rng);
   void build_devices();
+  void build_dns_catalogue();
 
   // ---------------------------------------------------------------- scheduling
   std::uint32_t new_session(SK kind);
@@ -462,9 +480,13 @@ private:
     int svc;
     std::int64_t delay; // after the spawn
     Mode mode;
+    int nx = -1; // NxLookup: the name (index into nx_names_), -1: any base one
   };
   void spawn_flow(std::int64_t now);
   void plan_spawn(int dev, std::vector<Intent>& out);
+  void spawn_dns_event(std::int64_t now);
+  double dns_lambda(std::int64_t now);
+  int pick_variant(int family);
   std::int64_t start_flow(int dev, int svc, std::int64_t now, bool controlled,
                           bool persistent, Mode mode, bool force_dns);
   void configure_flow(Session& s, int dev, int svc, bool persistent, Mode mode);
@@ -609,6 +631,34 @@ private:
   double pending_ema_ = 0;
   std::int64_t pending_ = 0;
 
+  // --dns-share: generated names (families of variants of catalogue
+  // services), the lookup-burst process and its controller
+  struct DnsFamily {
+    int base_svc = -1;
+    int first = 0; // first generated service of the family
+    int count = 0;
+    std::vector<double> cum; // Zipf popularity within the family
+    float kind_w[5] = {0, 0, 0, 0, 0};
+  };
+  bool heavy_ = false;
+  std::vector<DnsFamily> families_;
+  std::vector<int> family_of_;       // per service: family of its variants, or -1
+  std::vector<int> heavy_svcs_;      // all generated services
+  std::vector<double> heavy_cum_[5]; // per non-IoT device kind: popularity
+  std::vector<std::string> nx_names_;
+  int next_nx_ = -1;        // start_flow: NX name of the next lookup (heavy)
+  bool next_heavy_ = false; // start_flow: the next session is a heavy one
+  double connect_p_ = 0;    // share of heavy lookups followed by a connection
+  double dns_resp_avg_ = 4, dns_frames_avg_ = 10;
+  std::uint64_t dns_events_ = 0;
+  std::uint64_t heavy_resp_planned_ = 0;
+  std::uint64_t heavy_written_ = 0, heavy_last_ = 0;
+  double heavy_rate_ema_ = 0;
+  double written_rate_ema_ = 0; // frames per second (for the lookup process)
+  std::int64_t dns_last_t_ = 0;
+  std::uint64_t dns_last_written_ = 0;
+  std::vector<Intent> heavy_intents_;
+
   // output
   PcapWriter pcap_;
   Truth truth_;
@@ -619,6 +669,9 @@ private:
   std::int64_t first_t_ = -1;
   std::uint64_t dns_responses_ = 0;
   std::uint64_t dns_answers_ = 0;
+  std::uint64_t dns_query_frames_ = 0;
+  std::uint64_t dns_nx_responses_ = 0;
+  std::uint64_t dns_nodata_responses_ = 0;
   std::uint64_t sessions_started_ = 0;
   std::uint64_t clamped_ = 0;
   std::int64_t start_us_ = 0;
@@ -652,12 +705,18 @@ int Generator::find_service(const std::string& n) const {
 
 void Generator::add_service(const std::string& name, Profile p, std::uint16_t port,
                             bool quic) {
-  Service s;
-  s.name = find_name(name);
-  if (s.name < 0) {
+  const int id = find_name(name);
+  if (id < 0) {
     std::fprintf(stderr, "internal error: unknown service name %s\n", name.c_str());
     std::exit(1);
   }
+  add_service_id(id, p, port, quic, rng_);
+}
+
+void Generator::add_service_id(int name_id, Profile p, std::uint16_t port, bool quic,
+                               Rng& rng) {
+  Service s;
+  s.name = name_id;
   s.profile = p;
   s.port = port;
   s.quic = quic;
@@ -672,12 +731,12 @@ void Generator::add_service(const std::string& name, Profile p, std::uint16_t po
   s.min_ttl = min_ttl;
   const bool cdn =
       names_[static_cast<std::size_t>(cur)].name.find("cdn") != std::string::npos;
-  s.rtt_us = static_cast<int>(cdn ? rng_.range(4000, 18000) : rng_.range(12000, 95000));
+  s.rtt_us = static_cast<int>(cdn ? rng.range(4000, 18000) : rng.range(12000, 95000));
   static const std::uint8_t initial[] = {64, 64, 64, 128, 255};
-  const std::uint8_t init = initial[rng_.below(5)];
-  s.hops_ttl4 = static_cast<std::uint8_t>(init - rng_.range(6, 18));
-  s.hops_ttl6 = static_cast<std::uint8_t>(init == 255 ? 64 - rng_.range(6, 18)
-                                                      : s.hops_ttl4 + rng_.range(-2, 2));
+  const std::uint8_t init = initial[rng.below(5)];
+  s.hops_ttl4 = static_cast<std::uint8_t>(init - rng.range(6, 18));
+  s.hops_ttl6 = static_cast<std::uint8_t>(init == 255 ? 64 - rng.range(6, 18)
+                                                      : s.hops_ttl4 + rng.range(-2, 2));
   services_.push_back(s);
 }
 
@@ -803,6 +862,8 @@ void Generator::build_model() {
                 {"ads.tracker-net.example", 1},
                 {"metrics.tracker-net.example", 1}});
     }
+  if (heavy_)
+    build_dns_catalogue(); // own random stream: the rest of the model is unchanged
   for (auto& n : names_) {
     n.a_seen.assign(n.a.size(), 0);
     n.aaaa_seen.assign(n.aaaa.size(), 0);
@@ -849,6 +910,244 @@ void Generator::build_model() {
     d.dns_ready.assign(services_.size(), 0);
     d.dns_aaaa.assign(services_.size(), 0);
   }
+}
+
+// --dns-share: the generated names of dns_families(), with their own random
+// stream and address allocator (so the catalogue, the devices and the rest
+// of the model stay what they are without the option). Queried names either
+// own address records or start a CNAME chain of 1-3 aliases into load
+// balancers, cloud distributions and two CDNs whose edge names are shared.
+void Generator::build_dns_catalogue() {
+  std::uint64_t sm = o_.seed ^ 0x646e732d73686172ULL;
+  Rng zr(splitmix64(sm));
+  AddressAllocator alloc(zr);
+  std::unordered_set<std::string> taken;
+  for (const auto& n : names_) {
+    taken.insert(n.name);
+    for (const Addr& a : n.a)
+      alloc.reserve(a);
+    for (const Addr& a : n.aaaa)
+      alloc.reserve(a);
+  }
+  auto unique = [&taken](std::string n) {
+    if (taken.insert(n).second)
+      return n;
+    const std::size_t dot = n.find('.');
+    for (int k = 2;; ++k) {
+      std::string m = n.substr(0, dot) + "-" + std::to_string(k) + n.substr(dot);
+      if (taken.insert(m).second)
+        return m;
+    }
+  };
+  auto split = [](const char* list) {
+    std::vector<std::string> out(1);
+    for (const char* c = list; *c; ++c) {
+      if (*c == '|')
+        out.emplace_back();
+      else
+        out.back() += *c;
+    }
+    return out;
+  };
+  auto rand_label = [&zr](int len, bool digits) {
+    static const char al[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    std::string l;
+    for (int i = 0; i < len; ++i)
+      l += al[zr.below(digits ? 36 : 26)];
+    return l;
+  };
+  auto ttl_of = [&zr](int cls) -> std::uint32_t {
+    static const std::uint32_t t[5][10] = {
+        {30, 30, 60, 60, 60, 120, 120, 300, 300, 600},                    // short
+        {60, 300, 300, 300, 600, 600, 1800, 3600, 3600, 7200},            // medium
+        {300, 3600, 3600, 3600, 7200, 14400, 21600, 43200, 86400, 86400}, // long
+        {30, 300, 600, 1800, 3600, 7200, 14400, 21600, 43200, 86400},     // wide
+        {1800, 1800, 1800, 3600, 3600, 3600, 3600, 7200, 7200, 21600},    // video
+    };
+    return t[std::min(cls, 4)][zr.below(10)];
+  };
+  auto give = [&](int id, int n4, int n6) {
+    for (int i = 0; i < n4; ++i)
+      names_[static_cast<std::size_t>(id)].a.push_back(alloc.v4());
+    for (int i = 0; i < n6; ++i)
+      names_[static_cast<std::size_t>(id)].aaaa.push_back(alloc.v6());
+  };
+  static const char* pops[] = {"ams", "fra", "lhr", "cdg", "mad", "mxp", "arn", "waw"};
+
+  // the two CDNs: edge names shared by many aliases
+  std::vector<int> edges, fast;
+  for (int j = 0; j < 48; ++j) {
+    std::string n;
+    do
+      n = "e" + std::to_string(zr.range(1000, 9999)) + ".a.edge-cdn-a.example";
+    while (!taken.insert(n).second);
+    const int id = add_name(n, zr.chance(0.5) ? 30 : 60);
+    give(id, 2, zr.chance(0.9) ? 2 : 0);
+    edges.push_back(id);
+  }
+  for (int j = 0; j < 24; ++j) {
+    const int id =
+        add_name(unique("n" + std::to_string(j + 1) + ".fastlane-cdn.example"), 30);
+    give(id, 4, 4);
+    fast.push_back(id);
+  }
+  std::unordered_map<std::string, int> fast_maps; // per parent domain
+
+  family_of_.assign(services_.size(), -1);
+  for (const DnsFamilyDef& def : dns_families()) {
+    const int base = find_service(def.base);
+    if (base < 0)
+      continue;
+    const Service base_sv = services_[static_cast<std::size_t>(base)];
+    const auto stems = split(def.stems);
+    const auto doms = split(def.domains);
+    DnsFamily fam;
+    fam.base_svc = base;
+    fam.first = static_cast<int>(services_.size());
+    std::vector<int> lbs, clouds; // the family's load balancers and distributions
+    double wsum = 0;
+    for (const float x : def.how)
+      wsum += x;
+    double zsum = 0;
+    for (int i = 0; i < def.count; ++i) {
+      const std::string& stem = stems[static_cast<std::size_t>(i) % stems.size()];
+      const std::size_t j = static_cast<std::size_t>(i) / stems.size();
+      const std::string& dom = doms[j % doms.size()];
+      const std::size_t k = j / doms.size();
+      std::string label;
+      switch (def.style) {
+      case 0:
+        label = stem + std::to_string(k + 1);
+        break;
+      case 1:
+        label = stem + "-" + pops[k % 8] + std::to_string(k / 8 + 1);
+        break;
+      case 2:
+        label = "rr" + std::to_string(k % 8 + 1) + "---sn-" + rand_label(8, true);
+        break;
+      default:
+        label = k == 0 ? stem : stem + std::to_string(k + 1);
+        break;
+      }
+      const std::string qname = unique(label + "." + dom);
+      const int q = add_name(qname, ttl_of(def.ttl));
+      // how it resolves
+      const double r = zr.uniform() * wsum;
+      int how = -1;
+      double acc = 0;
+      for (int h = 0; h < 6; ++h) {
+        if (def.how[h] <= 0)
+          continue;
+        how = h; // the last one with a weight, should rounding leave r >= acc
+        acc += def.how[h];
+        if (r < acc)
+          break;
+      }
+      int target = -1;
+      switch (how) {
+      case 1: // load balancer of the family (1 alias)
+        if (lbs.size() < 6 && (lbs.empty() || zr.chance(0.3))) {
+          const std::size_t n = lbs.size();
+          const int id = add_name(unique("lb-" + std::string(pops[n % 8]) +
+                                         std::to_string(n + 1) + "." + doms[0]),
+                                  zr.chance(0.5) ? 60 : 300);
+          give(id, static_cast<int>(zr.range(2, 4)), static_cast<int>(zr.range(1, 2)));
+          lbs.push_back(id);
+        }
+        target = lbs[zr.below(lbs.size())];
+        break;
+      case 2: // cloud distribution (1 alias, 4-8 addresses)
+        if (clouds.size() < 8 && (clouds.empty() || zr.chance(0.3))) {
+          const int id =
+              add_name(unique("d" + rand_label(13, true) + ".cloudedge.example"), 60);
+          give(id, static_cast<int>(zr.range(4, 8)),
+               zr.chance(0.75) ? static_cast<int>(zr.range(4, 8)) : 0);
+          clouds.push_back(id);
+        }
+        target = clouds[zr.below(clouds.size())];
+        break;
+      case 3:   // NAME -> NAME.edgekey-cdn.example -> eNNNN.a.edge-cdn-a.example
+      case 4: { // TM name -> NAME.edgekey-cdn.example -> eNNNN...
+        static const std::uint32_t key_ttl[] = {300, 3600, 21600, 21600};
+        const int key =
+            add_name(unique(qname + ".edgekey-cdn.example"), key_ttl[zr.below(4)]);
+        names_[static_cast<std::size_t>(key)].cname = edges[zr.below(edges.size())];
+        target = key;
+        if (how == 4) {
+          const int tmn = add_name(unique(label + "-" + dom.substr(0, dom.find('.')) +
+                                          ".trafficmgr-lb.example"),
+                                   zr.chance(0.5) ? 60 : 300);
+          names_[static_cast<std::size_t>(tmn)].cname = key;
+          target = tmn;
+        }
+        break;
+      }
+      case 5: { // NAME -> DOMAIN.map.fastlane-cdn.example -> nN.fastlane-cdn.example
+        const std::string dl = dom.substr(0, dom.find('.'));
+        auto it = fast_maps.find(dl);
+        if (it == fast_maps.end()) {
+          const int id = add_name(unique(dl + ".map.fastlane-cdn.example"), 300);
+          names_[static_cast<std::size_t>(id)].cname = fast[zr.below(fast.size())];
+          it = fast_maps.emplace(dl, id).first;
+        }
+        target = it->second;
+        break;
+      }
+      default: { // address records of its own
+        const int n4 = static_cast<int>(zr.range(def.a_min, def.a_max));
+        give(q, n4,
+             zr.chance(def.dual) ? static_cast<int>(zr.range(1, std::min(n4, 2))) : 0);
+        break;
+      }
+      }
+      names_[static_cast<std::size_t>(q)].cname = target;
+      add_service_id(q, base_sv.profile, base_sv.port, base_sv.quic, zr);
+      heavy_svcs_.push_back(static_cast<int>(services_.size()) - 1);
+      zsum += 1.0 / std::pow(static_cast<double>(i + 1), 0.9);
+      fam.cum.push_back(zsum);
+    }
+    fam.count = static_cast<int>(services_.size()) - fam.first;
+    std::copy(std::begin(def.kind_w), std::end(def.kind_w), fam.kind_w);
+    family_of_[static_cast<std::size_t>(base)] = static_cast<int>(families_.size());
+    families_.push_back(std::move(fam));
+  }
+  family_of_.resize(services_.size(), -1);
+
+  // popularity of the generated names per device kind: the kind's family
+  // weight, Zipf within the family
+  for (int k = 0; k < 5; ++k) {
+    auto& cum = heavy_cum_[k];
+    cum.clear();
+    double total = 0;
+    for (const DnsFamily& fam : families_) {
+      const double w = fam.kind_w[k] / fam.cum.back();
+      for (int i = 0; i < fam.count; ++i) {
+        total += w * (fam.cum[static_cast<std::size_t>(i)] -
+                      (i ? fam.cum[static_cast<std::size_t>(i - 1)] : 0.0));
+        cum.push_back(total);
+      }
+    }
+  }
+
+  // names that do not exist: browsers' random intranet probes (bare and
+  // with the DHCP search domain), typos, stale hosts, search-domain tries
+  for (int i = 0; i < 120; ++i)
+    nx_names_.push_back(rand_label(static_cast<int>(zr.range(7, 15)), false) +
+                        (i % 2 ? ".lan" : ""));
+  const std::size_t nbase = std::min(base_services().size(), services_.size());
+  for (std::size_t i = 0; i < nbase; ++i) {
+    const std::string& n = names_[static_cast<std::size_t>(services_[i].name)].name;
+    nx_names_.push_back(n.substr(0, n.rfind('.')) + ".exmaple");
+    nx_names_.push_back("old-" + n);
+    nx_names_.push_back(n + ".lan");
+  }
+
+  // Lookups followed by a connection: so many that those connections stay
+  // about a fifth of the traffic that is not DNS (the rest are prefetches)
+  const double f = o_.dns_share;
+  connect_p_ = std::clamp(0.2 * (1.0 - 2.0 * f) * 1.6 / (20.0 * f), 0.005, 0.35);
+  heavy_rate_ema_ = std::min(0.95, 2.1 * f) * o_.rate;
+  written_rate_ema_ = o_.rate;
 }
 
 void Generator::build_devices() {
@@ -1068,6 +1367,18 @@ bool Generator::plan(std::uint32_t idx, std::int64_t now) {
     more = true;
     break;
   }
+  case SK::DnsSpawner: {
+    std::int64_t gap = 2 * kMs;
+    if (ctrl_started_)
+      gap = static_cast<std::int64_t>(rng_.exponential(1e6 / dns_lambda(now)));
+    PP p;
+    p.t = now + std::max<std::int64_t>(1, gap);
+    p.kind = PK::Tick;
+    p.aux = 3;
+    push(s, p);
+    more = true;
+    break;
+  }
   }
   if (!more || s.q.empty())
     return false;
@@ -1089,7 +1400,41 @@ double Generator::ctrl_lambda(std::int64_t now) {
       static_cast<double>(written_) + static_cast<double>(pending_) - pending_ema_;
   double err = (o_.rate * el - committed) / (o_.rate * 2.0);
   err = std::clamp(err, -2.5, 1.5);
-  return std::max(1e-3, o_.rate / m_avg_ * std::exp(err));
+  if (!heavy_)
+    return std::max(1e-3, o_.rate / m_avg_ * std::exp(err));
+  // --dns-share: the lookup-burst process takes its part of the rate (its
+  // frames, measured as a rate with the same 2 s smoothing); the activities
+  // fill the rest
+  if (dt > 0) {
+    const double dh = static_cast<double>(heavy_written_ - heavy_last_);
+    heavy_last_ = heavy_written_;
+    heavy_rate_ema_ += (dh / dt - heavy_rate_ema_) * (1.0 - std::exp(-dt / 2.0));
+  }
+  const double base = std::max(o_.rate - heavy_rate_ema_, 0.03 * o_.rate);
+  return std::max(1e-3, base / m_avg_ * std::exp(err));
+}
+
+// --dns-share: rate of lookup bursts. Integral control of the response
+// frames written (all of them, also those of the ordinary sessions) towards
+// F x frames written, around F x the measured frame rate (2 s smoothing);
+// never more bursts than would fill 95 % of --rate on their own (a response
+// needs its query, so F above ~0.45 cannot be met).
+double Generator::dns_lambda(std::int64_t now) {
+  const double dt = static_cast<double>(now - dns_last_t_) / 1e6;
+  if (dt > 0) {
+    const double dw = static_cast<double>(written_ - dns_last_written_);
+    dns_last_t_ = now;
+    dns_last_written_ = written_;
+    written_rate_ema_ += (dw / dt - written_rate_ema_) * (1.0 - std::exp(-dt / 2.0));
+  }
+  const double f = o_.dns_share;
+  double err = (f * static_cast<double>(written_) - static_cast<double>(dns_responses_)) /
+               std::max(1.0, f * o_.rate * 2.0);
+  err = std::clamp(err, -8.0, 1.5);
+  double lam =
+      f * std::max(written_rate_ema_, 0.05 * o_.rate) / dns_resp_avg_ * std::exp(err);
+  lam = std::min(lam, 0.95 * o_.rate / dns_frames_avg_);
+  return std::max(1e-3, lam);
 }
 
 // ====================================================================== flows
@@ -1147,6 +1492,23 @@ void Generator::spawn_flow(std::int64_t now) {
   plan_spawn(dev, intents_);
   if (intents_.empty())
     return;
+  if (heavy_) {
+    // --dns-share: half of the sessions of services with generated variants
+    // (CDN shards, tracker and API hosts, video caches) use one of those
+    for (Intent& in : intents_) {
+      if (in.mode != Mode::Normal)
+        continue;
+      const int fam = family_of_[static_cast<std::size_t>(in.svc)];
+      if (fam < 0)
+        continue;
+      const Profile pr = services_[static_cast<std::size_t>(in.svc)].profile;
+      if (pr != Profile::Media && pr != Profile::Beacon && pr != Profile::Api &&
+          pr != Profile::Video)
+        continue;
+      if (rng_.chance(0.5))
+        in.svc = pick_variant(fam);
+    }
+  }
   std::int64_t total = 0;
   for (const Intent& in : intents_)
     total += start_flow(dev, in.svc, now + in.delay, true, false, in.mode, false);
@@ -1154,6 +1516,86 @@ void Generator::spawn_flow(std::int64_t now) {
   ++ctrl_spawns_;
   const double w = std::max(0.01, 1.0 / static_cast<double>(ctrl_spawns_ + 50));
   m_avg_ = (1 - w) * m_avg_ + w * static_cast<double>(total);
+}
+
+int Generator::pick_variant(int family) {
+  const DnsFamily& f = families_[static_cast<std::size_t>(family)];
+  const double r = rng_.uniform() * f.cum.back();
+  const std::size_t i = static_cast<std::size_t>(
+      std::upper_bound(f.cum.begin(), f.cum.end(), r) - f.cum.begin());
+  return f.first + static_cast<int>(std::min<std::size_t>(i, f.cum.size() - 1));
+}
+
+// --dns-share: one burst of lookups of a device. Phones, laptops, TVs,
+// consoles and speakers resolve 1-6 (1-3) generated names a few ms apart,
+// as a page or app screen does for its hosts, 2.5 % of them non-existent
+// names; a few are followed by a connection (connect_p_), the others are
+// prefetches. IoT devices look up their own cloud names again.
+void Generator::spawn_dns_event(std::int64_t now) {
+  if (online_.empty())
+    return;
+  const double r = rng_.uniform() * online_cum_.back();
+  std::size_t k = static_cast<std::size_t>(
+      std::upper_bound(online_cum_.begin(), online_cum_.end(), r) - online_cum_.begin());
+  if (k >= online_.size())
+    k = online_.size() - 1;
+  const int dev = online_[k];
+  const Device& d = devices_[static_cast<std::size_t>(dev)];
+  auto& out = heavy_intents_;
+  out.clear();
+  if (d.kind == Kind::Iot) {
+    if (d.services.empty())
+      return;
+    const int n = rng_.chance(0.3) ? 2 : 1;
+    std::int64_t t = 0;
+    for (int i = 0; i < n; ++i) {
+      const double rs = rng_.uniform() * d.cum.back();
+      const std::size_t si = static_cast<std::size_t>(
+          std::upper_bound(d.cum.begin(), d.cum.end(), rs) - d.cum.begin());
+      out.push_back({d.services[std::min(si, d.services.size() - 1)], t, Mode::Lookup});
+      t += rng_.range(1 * kMs, 2 * kSec);
+    }
+  } else {
+    const auto& cum = heavy_cum_[static_cast<int>(d.kind)];
+    if (cum.empty() || !(cum.back() > 0))
+      return;
+    const bool browser = d.kind == Kind::Phone || d.kind == Kind::Laptop;
+    const int n = static_cast<int>(rng_.range(1, browser ? 6 : 3));
+    std::int64_t t = 0;
+    for (int i = 0; i < n; ++i) {
+      const double rs = rng_.uniform() * cum.back();
+      const std::size_t si = static_cast<std::size_t>(
+          std::upper_bound(cum.begin(), cum.end(), rs) - cum.begin());
+      const int svc = heavy_svcs_[std::min(si, heavy_svcs_.size() - 1)];
+      if (rng_.chance(0.025)) {
+        const int nx = static_cast<int>(kNxCount) +
+                       static_cast<int>(rng_.below(nx_names_.size() - kNxCount));
+        out.push_back({svc, t, Mode::NxLookup, nx});
+      } else {
+        const Profile pr = services_[static_cast<std::size_t>(svc)].profile;
+        const bool light =
+            pr == Profile::Media || pr == Profile::Beacon || pr == Profile::Api;
+        out.push_back(
+            {svc, t, light && rng_.chance(connect_p_) ? Mode::Normal : Mode::Lookup});
+      }
+      t += rng_.chance(0.7) ? rng_.range(100, 20 * kMs) : rng_.range(20 * kMs, 600 * kMs);
+    }
+  }
+  const std::uint64_t resp0 = heavy_resp_planned_;
+  std::int64_t total = 0;
+  for (const Intent& in : out) {
+    next_heavy_ = true;
+    next_nx_ = in.nx;
+    total += start_flow(dev, in.svc, now + in.delay, true, false, in.mode, false);
+  }
+  next_heavy_ = false;
+  next_nx_ = -1;
+  ++dns_events_;
+  const double w = std::max(0.01, 1.0 / static_cast<double>(dns_events_ + 50));
+  dns_resp_avg_ = std::max(0.5, (1 - w) * dns_resp_avg_ +
+                                    w * static_cast<double>(heavy_resp_planned_ - resp0));
+  dns_frames_avg_ =
+      std::max(1.0, (1 - w) * dns_frames_avg_ + w * static_cast<double>(total));
 }
 
 // What one activity of a device starts: a session with one of its
@@ -1209,6 +1651,7 @@ std::int64_t Generator::start_flow(int dev, int svc, std::int64_t now, bool cont
   const Service& sv = services_[static_cast<std::size_t>(svc)];
   const auto si = static_cast<std::size_t>(svc);
   s.controlled = controlled;
+  s.heavy = next_heavy_;
   s.tnext = now;
   configure_flow(s, dev, svc, persistent, mode);
 
@@ -1220,7 +1663,9 @@ std::int64_t Generator::start_flow(int dev, int svc, std::int64_t now, bool cont
   s.do_dns = force_dns || s.tr == Transport::DnsOnly || exp < 0 || exp <= now ||
              rng_.chance(0.4);
   if (!s.do_dns) {
-    s.tnext = std::max(now, d.dns_ready[si]);
+    // (with --dns-share 1 us after the answer: at the same microsecond the
+    // heap may write the connection's first packet before the answer)
+    s.tnext = std::max(now, d.dns_ready[si] + (heavy_ ? 1 : 0));
     s.aaaa_ok = d.dns_aaaa[si] != 0;
   }
   s.phase = PH_DNS;
@@ -1278,8 +1723,14 @@ void Generator::configure_flow(Session& s, int dev, int svc, bool persistent, Mo
     s.tr = Transport::Icmp;
   if (mode == Mode::NxLookup || mode == Mode::Lookup)
     s.tr = Transport::DnsOnly;
-  if (mode == Mode::NxLookup)
-    s.nx = static_cast<int>(rng_.below(kNxCount));
+  if (mode == Mode::NxLookup) {
+    if (next_nx_ >= 0) {
+      s.nx = next_nx_;
+      s.nx_aaaa = true;
+    } else {
+      s.nx = static_cast<int>(rng_.below(kNxCount));
+    }
+  }
   make_exchanges(s);
 }
 
@@ -1557,7 +2008,9 @@ void Generator::plan_dns(Session& s, std::int64_t t) {
   s.dns_sport = alloc_port(s.dev, s.dns_v6 ? router6_ : router4_, s.dns_tcp ? 6 : 17, 53,
                            s.kmode_dns);
   s.dns_edns = d.edns;
-  s.dns_nq = static_cast<std::uint8_t>(v6 && s.nx < 0 ? 2 : 1);
+  s.dns_nq = static_cast<std::uint8_t>(v6 && (s.nx < 0 || s.nx_aaaa) ? 2 : 1);
+  if (s.heavy)
+    heavy_resp_planned_ += s.dns_nq;
   s.aaaa_ok = s.dns_nq == 2;
   for (int i = 0; i < s.dns_nq; ++i)
     s.dns_id[i] = rng_.u16();
@@ -2602,6 +3055,10 @@ std::size_t Generator::dns_response(std::uint8_t* out, std::size_t cap, int name
   if (mark) {
     ++dns_responses_;
     dns_answers_ += ancount;
+    if (nx)
+      ++dns_nx_responses_;
+    else if (naddr == 0)
+      ++dns_nodata_responses_;
   }
   return w.size();
 }
@@ -2611,7 +3068,7 @@ std::size_t Generator::dns_message(const Session& s, int qi, bool response,
                                    std::uint8_t* out, std::size_t cap, bool mark) {
   const std::uint16_t qtype = qi == 0 ? 1 : 28;
   if (s.nx >= 0) {
-    const std::string_view q = kNxNames[s.nx];
+    const std::string_view q = nx_names_[static_cast<std::size_t>(s.nx)];
     return response ? dns_response(out, cap, -1, q, qtype, s.dns_id[qi], s.dns_edns, mark)
                     : dns_query(out, cap, q, qtype, s.dns_id[qi], s.dns_edns);
   }
@@ -2720,6 +3177,8 @@ void Generator::emit(Session& s, const PP& p) {
     if (s.emitted < s.est)
       --pending_;
     ++s.emitted;
+    if (s.heavy)
+      ++heavy_written_;
   }
   switch (p.kind) {
   case PK::Tick:
@@ -2727,6 +3186,8 @@ void Generator::emit(Session& s, const PP& p) {
       device_online(p.dev, p.t);
     else if (p.aux == 2)
       spawn_flow(p.t);
+    else if (p.aux == 3)
+      spawn_dns_event(p.t);
     return;
   case PK::DnsQ:
   case PK::DnsR:
@@ -2796,6 +3257,8 @@ void Generator::emit_dns_udp(Session& s, const PP& p) {
   a.keyc = key_class(s, resp ? 8 : 4, s.kmode_dns);
   std::uint8_t* pl = l4_ptr(v6) + 8;
   const std::size_t n = dns_message(s, p.aux, resp, pl, 1400, resp);
+  if (!resp)
+    ++dns_query_frames_;
   send_udp(a, n, n);
 }
 
@@ -2827,6 +3290,8 @@ void Generator::emit_dns_tcp(Session& s, const PP& p) {
                                          scratch_.size() - 2, false);
     const std::size_t n = dns_message(s, p.aux, response, scratch_.data() + 2,
                                       scratch_.size() - 2, response && last);
+    if (!response && last)
+      ++dns_query_frames_;
     put16(scratch_.data(), static_cast<std::uint32_t>(n));
     written = std::min<std::size_t>(p.len, n + 2 - p.off);
     std::memcpy(l4_ptr(v6) + ((p.flags & SYN) ? 32 : 20), scratch_.data() + p.off,
@@ -3467,6 +3932,11 @@ int Generator::run() {
     if (plan(idx, 0))
       schedule(idx);
   }
+  if (heavy_) {
+    const std::uint32_t idx = new_session(SK::DnsSpawner);
+    if (plan(idx, 0))
+      schedule(idx);
+  }
 
   while (written_ < o_.packets && !heap_.empty()) {
     const HeapEntry e = heap_.top();
@@ -3495,11 +3965,28 @@ int Generator::run() {
     if (!ok)
       std::fprintf(stderr, "spin-trafficgen: write error on truth files\n");
   }
+  if (heavy_ && o_.dns_share > 0.45 && written_ >= 20000 && // not for boot-only runs
+      static_cast<double>(dns_responses_) <
+          (o_.dns_share - 0.01) * static_cast<double>(written_))
+    std::fprintf(stderr,
+                 "spin-trafficgen: note: --dns-share %g cannot be met (every response "
+                 "follows its query); response share %.3f\n",
+                 o_.dns_share,
+                 static_cast<double>(dns_responses_) / static_cast<double>(written_));
   if (clamped_)
     std::fprintf(stderr,
                  "spin-trafficgen: warning: %llu out-of-order timestamps clamped\n",
                  static_cast<unsigned long long>(clamped_));
   return ok ? 0 : 1;
+}
+
+// Shortest of %.15g / %.17g that reads back as the same double.
+std::string fmt_double(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.15g", v);
+  if (std::strtod(b, nullptr) != v)
+    std::snprintf(b, sizeof b, "%.17g", v);
+  return b;
 }
 
 std::string json_escape(const std::string& s) {
@@ -3603,6 +4090,14 @@ bool Generator::write_truth_files() {
     j += "  \"dns_responses\": " + std::to_string(dns_responses_) + ",\n";
     j += "  \"dns_answers\": " + std::to_string(dns_answers_) + ",\n";
     j += "  \"dns_records\": " + std::to_string(records) + ",\n";
+    if (o_.dns_share >= 0) {
+      // frames with a complete response of the resolver (UDP source port 53
+      // or the TCP segment completing one), and likewise queries
+      j += "  \"dns_response_frames\": " + std::to_string(dns_responses_) + ",\n";
+      j += "  \"dns_query_frames\": " + std::to_string(dns_query_frames_) + ",\n";
+      j += "  \"dns_nxdomain_responses\": " + std::to_string(dns_nx_responses_) + ",\n";
+      j += "  \"dns_nodata_responses\": " + std::to_string(dns_nodata_responses_) + ",\n";
+    }
     j += "  \"sessions\": " + std::to_string(sessions_started_) + ",\n";
     j += "  \"flow_keys\": " + std::to_string(flow_keys_) + ",\n";
     j += "  \"options\": {\"packets\": " + std::to_string(o_.packets) +
@@ -3617,6 +4112,8 @@ bool Generator::write_truth_files() {
          ", \"snaplen\": " + std::to_string(o_.snaplen) +
          ", \"vlan\": " + (o_.vlan >= 0 ? std::to_string(o_.vlan) : "null") +
          ", \"cdn_overlap\": " + (o_.cdn_overlap ? "true" : "false") +
+         (o_.dns_share >= 0 ? ", \"dns_share\": " + fmt_double(o_.dns_share)
+                            : std::string()) +
          ", \"truth_flows\": " + (o_.truth_flows ? "true" : "false") + "},\n";
     j += "  \"args\": [";
     for (std::size_t i = 1; i < o_.argv.size(); ++i)

@@ -71,7 +71,7 @@ neighbour_reader::~neighbour_reader() {
 }
 
 bool neighbour_reader::request_dump() {
-  char buf[MNL_SOCKET_BUFFER_SIZE];
+  alignas(struct nlmsghdr) char buf[256]; // a dump request is 28 bytes
   struct nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
   nlh->nlmsg_type = RTM_GETNEIGH;
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
