@@ -57,6 +57,18 @@ void drop_report(mqtt_publisher_state& st, const char* why) {
               static_cast<unsigned long long>(st.reports_dropped));
 }
 
+// Drops the oldest held message (a report is counted as a dropped report).
+void drop_oldest_held(mqtt_publisher_state& st) {
+  auto item = std::move(st.held.front());
+  st.held.pop_front();
+  if (item.report) {
+    --st.held_reports;
+    drop_report(st, "broker not reachable");
+  } else {
+    ++st.dnsqueries_dropped;
+  }
+}
+
 void publish_report(mqtt_publisher_state& st, const interval_report& r) {
   if (r.total_count == 0) {
     // An interval without IP traffic (only ARP, say): nothing to show.
@@ -147,10 +159,14 @@ void finish_sync(self_ptr self) {
   st.ph = mqtt_publisher_state::phase::ready;
   publish_all_nodes(st);
   while (!st.held.empty()) {
-    auto r = std::move(st.held.front());
+    auto item = std::move(st.held.front());
     st.held.pop_front();
-    publish_report(st, *r);
+    if (item.report)
+      publish_report(st, *item.report);
+    else
+      publish(st, st.topic_traffic, item.payload, false);
   }
+  st.held_reports = 0;
   check_done(self);
 }
 
@@ -261,11 +277,9 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
       [=](atom::report, interval_report_ptr& r) {
         auto& st = self->state;
         if (st.ph != mqtt_publisher_state::phase::ready && !st.connect_timed_out) {
-          st.held.push_back(std::move(r));
-          if (st.held.size() > publisher_max_held) {
-            st.held.pop_front();
-            drop_report(st, "broker not reachable yet");
-          }
+          st.held.push_back({std::move(r), {}});
+          if (++st.held_reports > publisher_max_held)
+            drop_oldest_held(st);
           return;
         }
         publish_report(st, *r);
@@ -311,16 +325,25 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
       [=](atom::dnsquery, node_id from, node_id queried, const std::string& name,
           int64_t second) {
         auto& st = self->state;
-        if (!can_publish(st))
+        bool holding =
+            st.ph != mqtt_publisher_state::phase::ready && !st.connect_timed_out;
+        if (!holding && !can_publish(st)) {
+          ++st.dnsqueries_dropped;
           return;
+        }
         st.buffer.clear();
         append_dnsquery_json(st.buffer, from, queried, name, second,
                              [&](node_id id) -> const std::string* {
                                auto it = st.nodes.find(id);
                                return it == st.nodes.end() ? nullptr : &it->second.tail;
                              });
-        publish(st, st.topic_traffic, st.buffer, false);
         ++st.dnsqueries;
+        if (holding) {
+          st.held.push_back({nullptr, st.buffer});
+          if (st.held.size() > publisher_max_held_messages)
+            drop_oldest_held(st);
+        } else
+          publish(st, st.topic_traffic, st.buffer, false);
       },
       [=](atom::publish, const std::string& payload) {
         auto& st = self->state;
@@ -407,10 +430,8 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
                      "dropped until it is reachable (still trying)",
                      st.settings.host.c_str(), st.settings.port,
                      st.settings.connect_timeout);
-          while (!st.held.empty()) {
-            st.held.pop_front();
-            drop_report(st, "broker not reachable");
-          }
+          while (!st.held.empty())
+            drop_oldest_held(st);
         }
         check_done(self);
         auto next =
@@ -428,7 +449,8 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
             {"reports_published", static_cast<int64_t>(st.reports_published)},
             {"reports_empty", static_cast<int64_t>(st.reports_empty)},
             {"reports_dropped", static_cast<int64_t>(st.reports_dropped)},
-            {"reports_held", static_cast<int64_t>(st.held.size())},
+            {"reports_held", static_cast<int64_t>(st.held_reports)},
+            {"dnsqueries_dropped", static_cast<int64_t>(st.dnsqueries_dropped)},
             {"bytes_published", static_cast<int64_t>(st.bytes_published)},
             {"largest_report", static_cast<int64_t>(st.largest_report)},
             {"node_infos", static_cast<int64_t>(st.node_infos)},

@@ -54,8 +54,14 @@ struct mqtt_publisher_state {
   std::unordered_map<node_id, cached_node> nodes;
   /// Node topics to empty once the broker is reachable again.
   std::set<node_id> pending_clears;
-  /// Reports held while the first connection is being set up.
-  std::deque<interval_report_ptr> held;
+  /// Reports (and dnsquery messages, already encoded) held while the first
+  /// connection is being set up, in order.
+  struct held_item {
+    interval_report_ptr report; ///< a report, or null for `payload`
+    std::string payload;        ///< a message for <root>/traffic
+  };
+  std::deque<held_item> held;
+  size_t held_reports = 0;
   std::vector<std::string> stale_topics;
   std::string buffer;
 
@@ -83,6 +89,7 @@ struct mqtt_publisher_state {
   uint64_t stale_cleared = 0;
   uint64_t publish_errors = 0;
   uint64_t dnsqueries = 0;
+  uint64_t dnsqueries_dropped = 0;
   uint64_t commands = 0;
   uint64_t command_errors = 0;
   uint64_t largest_report = 0;
@@ -92,6 +99,8 @@ struct mqtt_publisher_state {
 /// Most reports held while the first broker connection is being set up (live
 /// sources; a fast replay is bounded by the pipeline gauge instead).
 inline constexpr size_t publisher_max_held = 64;
+/// Most messages of any kind held meanwhile (dnsquery messages included).
+inline constexpr size_t publisher_max_held_messages = 20000;
 /// Most messages waiting in libmosquitto before reports are dropped.
 inline constexpr int64_t publisher_max_unsent = 10000;
 
