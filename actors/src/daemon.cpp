@@ -102,6 +102,7 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
   rcfg.shards = static_cast<uint32_t>(shards);
   rcfg.expect_names = true; // every pcap source sends one side batch per interval
   rcfg.dnsquery_rate = cfg.dnsquery_rate;
+  rcfg.dnsquery_repeat_window = cfg.dnsquery_repeat_window;
   // The registry needs the cache (lookups) and the cache the registry (names
   // batches): the cache gets the registry's handle in a first message.
   dns_cache::options dopts;
@@ -127,6 +128,11 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
     pcap_source::options o;
     o.file = s->file;
     o.mode = cfg.replay;
+    // Repeated answers are skipped for a third of the shortest TTL (so the
+    // cache is refreshed well before it expires), repeated questions for the
+    // dnsquery repeat window.
+    o.dns_response_repeat_us = static_cast<int64_t>(cfg.dns_ttl_min) * 1000000 / 3;
+    o.dns_query_repeat_us = cfg.dnsquery_repeat_window * 1000000;
     o.on_side = [dns](side_batch_ptr b) {
       caf::anon_send(dns, atom::side::value, std::move(b));
     };

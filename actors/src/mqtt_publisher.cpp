@@ -69,8 +69,20 @@ void drop_oldest_held(mqtt_publisher_state& st) {
   }
 }
 
-void publish_report(mqtt_publisher_state& st, const interval_report& r) {
-  if (r.total_count == 0) {
+// The traffic message of `r`, with the node objects as they are now.
+std::string encode_report(mqtt_publisher_state& st, const interval_report& r) {
+  std::string out;
+  append_traffic_json(out, r, [&](node_id id) -> const std::string* {
+    auto it = st.nodes.find(id);
+    return it == st.nodes.end() ? nullptr : &it->second.tail;
+  });
+  return out;
+}
+
+// Publishes an encoded report (or counts why not); `payload` empty means the
+// interval had no IP traffic.
+void publish_encoded_report(mqtt_publisher_state& st, const std::string& payload) {
+  if (payload.empty()) {
     // An interval without IP traffic (only ARP, say): nothing to show.
     ++st.reports_empty;
     finish_interval(st);
@@ -84,24 +96,27 @@ void publish_report(mqtt_publisher_state& st, const interval_report& r) {
     drop_report(st, "broker too slow: send queue full");
     return;
   }
-  auto t0 = clock_type::now();
-  st.buffer.clear();
-  append_traffic_json(st.buffer, r, [&](node_id id) -> const std::string* {
-    auto it = st.nodes.find(id);
-    return it == st.nodes.end() ? nullptr : &it->second.tail;
-  });
-  if (publish(st, st.topic_traffic, st.buffer, false) == 0) {
+  if (publish(st, st.topic_traffic, payload, false) == 0) {
     ++st.reports_published;
-    st.bytes_published += st.buffer.size();
-    st.largest_report = std::max<uint64_t>(st.largest_report, st.buffer.size());
+    st.bytes_published += payload.size();
+    st.largest_report = std::max<uint64_t>(st.largest_report, payload.size());
   } else {
     drop_report(st, "publish failed");
     return;
   }
+  finish_interval(st);
+}
+
+void publish_report(mqtt_publisher_state& st, const interval_report& r) {
+  if (r.total_count != 0 && !can_publish(st)) {
+    drop_report(st, "broker not connected"); // no point encoding it
+    return;
+  }
+  auto t0 = clock_type::now();
+  publish_encoded_report(st, r.total_count == 0 ? std::string{} : encode_report(st, r));
   st.last_publish_us =
       std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - t0)
           .count();
-  finish_interval(st);
 }
 
 void publish_all_nodes(mqtt_publisher_state& st) {
@@ -162,7 +177,7 @@ void finish_sync(self_ptr self) {
     auto item = std::move(st.held.front());
     st.held.pop_front();
     if (item.report)
-      publish_report(st, *item.report);
+      publish_encoded_report(st, item.payload);
     else
       publish(st, st.topic_traffic, item.payload, false);
   }
@@ -277,7 +292,9 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
       [=](atom::report, interval_report_ptr& r) {
         auto& st = self->state;
         if (st.ph != mqtt_publisher_state::phase::ready && !st.connect_timed_out) {
-          st.held.push_back({std::move(r), {}});
+          // Encode now: later node changes must not show in this second.
+          auto payload = r->total_count == 0 ? std::string{} : encode_report(st, *r);
+          st.held.push_back({std::move(r), std::move(payload)});
           if (++st.held_reports > publisher_max_held)
             drop_oldest_held(st);
           return;

@@ -30,6 +30,29 @@ void send_events(self_ptr self, node_events& ev) {
 }
 
 // Token bucket per device: true if a dnsquery may be published now.
+// A repeat of the same question by the same device within the window says
+// nothing new (A and AAAA lookups come in pairs, apps re-resolve often).
+bool repeated_query(node_registry_state& st, node_id device, const std::string& name,
+                    int64_t second) {
+  int64_t window = st.cfg.dnsquery_repeat_window;
+  if (window <= 0)
+    return false;
+  auto& recent = st.recent_queries[device];
+  auto it = recent.find(name);
+  if (it != recent.end() && second - it->second < window)
+    return true;
+  if (recent.size() >= registry_max_recent_queries) {
+    // Forget what is outside the window; if that is not enough, start over.
+    for (auto r = recent.begin(); r != recent.end();)
+      r = second - r->second >= window ? recent.erase(r) : std::next(r);
+    if (recent.size() >= registry_max_recent_queries)
+      recent.clear();
+  }
+  recent[name] = second;
+  return false;
+}
+
+// Token bucket per device: true if a dnsquery may be published now.
 bool allow_query(node_registry_state& st, node_id device, int64_t second) {
   double rate = st.cfg.dnsquery_rate;
   if (rate <= 0)
@@ -54,7 +77,9 @@ void build_and_send(self_ptr self, int64_t second, std::vector<flow_batch_ptr> b
   send_events(self, ev);
   self->send(st.publisher, atom::report::value, std::move(report));
   for (auto& q : queries) {
-    if (allow_query(st, q.from, second)) {
+    if (repeated_query(st, q.from, q.name, second)) {
+      ++st.dnsqueries_repeated;
+    } else if (allow_query(st, q.from, second)) {
       ++st.dnsqueries_published;
       self->send(st.publisher, atom::dnsquery::value, q.from, q.queried,
                  std::move(q.name), second);
@@ -69,8 +94,10 @@ void build_and_send(self_ptr self, int64_t second, std::vector<flow_batch_ptr> b
   if (second - st.last_expiry >= registry_expiry_period) {
     node_events gone;
     st.table->expire(second, gone);
-    for (auto id : gone.deleted)
+    for (auto id : gone.deleted) {
       st.query_tokens.erase(id);
+      st.recent_queries.erase(id);
+    }
     send_events(self, gone);
     st.last_expiry = second;
   }
@@ -314,6 +341,7 @@ node_registry(node_registry_actor::stateful_pointer<node_registry_state> self,
             {"lookups", static_cast<int64_t>(st.lookups)},
             {"dnsqueries_published", static_cast<int64_t>(st.dnsqueries_published)},
             {"dnsqueries_suppressed", static_cast<int64_t>(st.dnsqueries_suppressed)},
+            {"dnsqueries_repeated", static_cast<int64_t>(st.dnsqueries_repeated)},
             {"commands", static_cast<int64_t>(st.commands)},
             {"command_errors", static_cast<int64_t>(st.command_errors)},
             {"flows_in", static_cast<int64_t>(c.flows_in)},

@@ -302,6 +302,14 @@ const std::vector<option_spec>& option_specs() {
        {},
        0,
        100000},
+      {"dnsquery_repeat_window",
+       option_kind::integer,
+       "10",
+       "Seconds within which a device asking for the same name again is not published "
+       "again as a dnsquery (A and AAAA lookups come in pairs); 0 publishes every query.",
+       {},
+       0,
+       86400},
       {"dhcp_lease_files",
        option_kind::list,
        "/var/dhcp.leases /var/lib/misc/dnsmasq.leases /tmp/hosts/odhcpd "
@@ -751,6 +759,7 @@ parse_outcome build_config(const option_map& options, spind_config& out) {
     b.fail("dns_ttl_max", "must not be less than dns_ttl_min");
   out.dns_cache_size = static_cast<size_t>(b.integer("dns_cache_size"));
   out.dnsquery_rate = static_cast<int>(b.integer("dnsquery_rate"));
+  out.dnsquery_repeat_window = b.integer("dnsquery_repeat_window");
   out.dhcp_lease_files = split_words(b.raw("dhcp_lease_files"));
   out.dhcp_config_file = b.raw("dhcp_config_file");
   out.lease_check_interval = static_cast<int>(b.integer("lease_check_interval"));

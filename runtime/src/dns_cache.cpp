@@ -18,35 +18,33 @@ void dns_cache::push(const ip_address& a, entry& e) {
   e.queued = e.expiry;
 }
 
-bool dns_cache::learn(const ip_address& a, const std::vector<std::string>& names,
-                      const std::vector<uint32_t>& ttls, int64_t now) {
+bool dns_cache::learn(const ip_address& a, std::string_view owner, std::string_view name,
+                      uint32_t ttl, int64_t now) {
   auto [it, fresh] = entries_.try_emplace(a);
   entry& e = it->second;
-  bool changed = fresh || e.owner != names.front();
-  e.owner = names.front();
-  for (size_t i = 0; i < names.size(); ++i) {
-    uint32_t ttl = ttls[i];
-    if (ttl < opts_.ttl_min || ttl > opts_.ttl_max) {
-      ttl = std::clamp(ttl, opts_.ttl_min, opts_.ttl_max);
-      ++stats_.ttl_clamped;
-    }
-    int64_t expiry = now + ttl;
-    auto n = std::find_if(e.names.begin(), e.names.end(),
-                          [&](auto& x) { return x.name == names[i]; });
-    if (n != e.names.end()) {
-      n->expiry = std::max(n->expiry, expiry);
-    } else {
-      changed = true;
-      if (e.names.size() >= opts_.max_names_per_address) {
-        auto soonest =
-            std::min_element(e.names.begin(), e.names.end(),
-                             [](auto& x, auto& y) { return x.expiry < y.expiry; });
-        e.names.erase(soonest);
-      }
-      e.names.push_back(name_ttl{names[i], expiry});
-    }
-    e.expiry = std::max(e.expiry, expiry);
+  bool changed = fresh || e.owner != owner;
+  if (changed)
+    e.owner.assign(owner);
+  if (ttl < opts_.ttl_min || ttl > opts_.ttl_max) {
+    ttl = std::clamp(ttl, opts_.ttl_min, opts_.ttl_max);
+    ++stats_.ttl_clamped;
   }
+  int64_t expiry = now + ttl;
+  auto n = std::find_if(e.names.begin(), e.names.end(),
+                        [&](auto& x) { return x.name == name; });
+  if (n != e.names.end()) {
+    n->expiry = std::max(n->expiry, expiry);
+  } else {
+    changed = true;
+    if (e.names.size() >= opts_.max_names_per_address) {
+      auto soonest =
+          std::min_element(e.names.begin(), e.names.end(),
+                           [](auto& x, auto& y) { return x.expiry < y.expiry; });
+      e.names.erase(soonest);
+    }
+    e.names.push_back(name_ttl{std::string{name}, expiry});
+  }
+  e.expiry = std::max(e.expiry, expiry);
   if (e.expiry > e.queued)
     push(a, e);
   return changed;
@@ -56,54 +54,39 @@ names_batch_ptr dns_cache::apply(const side_batch& in) {
   auto out = std::make_shared<names_batch>();
   out->second = in.second;
   int64_t now = in.second;
-  // One answer group at a time: every name and address of one response.
-  struct pair_ttl {
-    ip_address address;
-    std::string name;
-    uint32_t ttl;
-  };
-  std::vector<pair_ttl> group;
+  // One answer group at a time: the records of one response, which follow
+  // each other. Names are compared as views into the records; strings are
+  // made only for what changes something.
+  const dns_record* first = nullptr;
+  const dns_record* last = nullptr;
   auto flush = [&] {
-    if (group.empty())
+    if (!first)
       return;
-    dns_answer_group g;
-    for (auto& p : group) {
-      if (std::find(g.names.begin(), g.names.end(), p.name) == g.names.end())
-        g.names.push_back(p.name);
-      if (std::find(g.addresses.begin(), g.addresses.end(), p.address) ==
-          g.addresses.end())
-        g.addresses.push_back(p.address);
-    }
+    // The group's identity: its first record's name (the question, or the
+    // owner of the first address).
+    std::string_view owner = first->name_view();
     bool changed = false;
-    for (auto& a : g.addresses) {
-      // The names of this address in this answer, the group's first name first.
-      std::vector<std::string> names{g.names.front()};
-      std::vector<uint32_t> ttls{0};
-      bool have_first = false;
-      for (auto& p : group) {
-        if (p.address != a)
-          continue;
-        if (p.name == g.names.front()) {
-          ttls[0] = p.ttl;
-          have_first = true;
-        } else {
-          names.push_back(p.name);
-          ttls.push_back(p.ttl);
-        }
-      }
-      if (!have_first) {
-        names.erase(names.begin());
-        ttls.erase(ttls.begin());
-      }
-      changed |= learn(a, names, ttls, now);
-    }
+    for (auto* r = first; r != last; ++r)
+      if (r->name_len > 0)
+        changed |= learn(r->address, owner, r->name_view(), r->ttl, now);
     if (changed) {
+      dns_answer_group g;
+      for (auto* r = first; r != last; ++r) {
+        if (r->name_len == 0)
+          continue;
+        auto name = r->name_view();
+        if (std::find(g.names.begin(), g.names.end(), name) == g.names.end())
+          g.names.emplace_back(name);
+        if (std::find(g.addresses.begin(), g.addresses.end(), r->address) ==
+            g.addresses.end())
+          g.addresses.push_back(r->address);
+      }
       ++stats_.answers_forwarded;
       out->answers.push_back(std::move(g));
     } else {
       ++stats_.refreshes;
     }
-    group.clear();
+    first = last = nullptr;
   };
   for (auto& r : in.dns) {
     if (r.kind == dns_record_kind::query) {
@@ -115,10 +98,11 @@ names_batch_ptr dns_cache::apply(const side_batch& in) {
       continue;
     }
     ++stats_.answer_records;
-    if (r.starts_message())
+    if (r.starts_message() || !first)
       flush(); // the records of one message follow each other
-    if (r.name_len > 0)
-      group.push_back(pair_ttl{r.address, std::string{r.name_view()}, r.ttl});
+    if (!first)
+      first = &r;
+    last = &r + 1;
   }
   flush();
   out->bindings = in.bindings;

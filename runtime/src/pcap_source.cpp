@@ -1,6 +1,7 @@
 #include "spin/runtime/pcap_source.hpp"
 
 #include "spin/runtime/dns.hpp"
+#include "spin/runtime/dns_repeat_filter.hpp"
 #include "spin/runtime/log.hpp"
 #include "spin/runtime/packet_parser.hpp"
 #include "spin/runtime/pcap_file.hpp"
@@ -55,7 +56,9 @@ struct pcap_source::state {
 
   // DNS and address bindings of the open interval (only with on_side).
   dns_extractor dns;
+  dns_repeat_filter repeats;
   std::shared_ptr<side_batch> side = std::make_shared<side_batch>();
+  size_t last_side_size = 0;
 
   // Event clock.
   bool have_interval = false;
@@ -66,8 +69,9 @@ struct pcap_source::state {
   int64_t last_flush_us = 0; // paced modes: when records were last handed on
 
   state(options o, queue_bridge& b, pipeline_gauge* g)
-      : opts(std::move(o)), bridge(b), gauge(g),
-        producer(b, queue_producer::full_policy::wait) {}
+      : opts(std::move(o)),
+        repeats(opts.dns_response_repeat_us, opts.dns_query_repeat_us), bridge(b),
+        gauge(g), producer(b, queue_producer::full_policy::wait) {}
 
   void publish_counters() {
     std::lock_guard<std::mutex> guard{published_mutex};
@@ -102,8 +106,10 @@ struct pcap_source::state {
       local.dns_packets = c.packets;
       local.dns_messages = c.messages;
       local.dns_errors = c.errors_total();
+      last_side_size = side->dns.size();
       opts.on_side(std::move(side));
       side = std::make_shared<side_batch>();
+      side->dns.reserve(last_side_size + last_side_size / 4);
     }
     producer.broadcast(packet_record::marker(cur_sec));
     have_interval = false;
@@ -157,6 +163,16 @@ struct pcap_source::state {
                   const captured_frame& f, int64_t ts) {
     if ((rec.key.proto == ipproto::udp || rec.key.proto == ipproto::tcp) &&
         (rec.key.sport == dns_port || rec.key.dport == dns_port)) {
+      // A whole UDP message that repeats a recent one is not parsed again.
+      if (rec.key.proto == ipproto::udp && extras.l4_payload && f.caplen == f.wirelen) {
+        const uint8_t* p = extras.l4_payload;
+        bool response = extras.l4_caplen > 2 && (p[2] & 0x80);
+        if (repeats.repeated(p, extras.l4_caplen, response ? rec.key.dst : rec.key.src,
+                             ts)) {
+          ++local.dns_repeats;
+          return;
+        }
+      }
       auto before = side->dns.size();
       if (before < max_dns_records_per_interval)
         dns.process(rec, extras, ts, side->dns, f.caplen < f.wirelen);
@@ -454,6 +470,7 @@ status_report pcap_source::status() const {
       {"dns_records", static_cast<int64_t>(c.dns_records)},
       {"dns_errors", static_cast<int64_t>(c.dns_errors)},
       {"bindings", static_cast<int64_t>(c.bindings)},
+      {"dns_repeats", static_cast<int64_t>(c.dns_repeats)},
       {"dropped", static_cast<int64_t>(st_->producer.dropped())},
   };
   return r;

@@ -20,6 +20,9 @@ struct node_registry_config {
   bool expect_names = false;
   /// dnsquery messages per device per second (token bucket, burst 2x).
   double dnsquery_rate = 10;
+  /// A device asking for the same name again within this many seconds is
+  /// not published again (0: publish every query).
+  int64_t dnsquery_repeat_window = 10;
   /// User names loaded from the state file.
   std::map<mac_address, std::string> user_names_by_mac;
   std::map<ip_address, std::string> user_names_by_ip;
@@ -47,6 +50,8 @@ struct node_registry_state {
   int64_t last_expiry = INT64_MIN;
   /// dnsquery token buckets per device: tokens, last second.
   std::unordered_map<node_id, std::pair<double, int64_t>> query_tokens;
+  /// Names each device asked for recently, with the second.
+  std::unordered_map<node_id, std::unordered_map<std::string, int64_t>> recent_queries;
 
   uint64_t intervals = 0;
   uint64_t batches = 0;
@@ -55,10 +60,14 @@ struct node_registry_state {
   uint64_t lookups = 0;
   uint64_t dnsqueries_published = 0;
   uint64_t dnsqueries_suppressed = 0;
+  uint64_t dnsqueries_repeated = 0;
   uint64_t commands = 0;
   uint64_t command_errors = 0;
   int64_t last_second = 0;
 };
+
+/// Most names remembered per device for dnsquery repeat suppression.
+inline constexpr size_t registry_max_recent_queries = 256;
 
 /// How often (event-time seconds) idle nodes are looked for.
 inline constexpr int64_t registry_expiry_period = 10;

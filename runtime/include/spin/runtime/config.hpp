@@ -147,6 +147,7 @@ struct spind_config {
   uint32_t dns_ttl_max = 86400;
   size_t dns_cache_size = 100000;
   int dnsquery_rate = 10;
+  int64_t dnsquery_repeat_window = 10;
   std::vector<std::string> dhcp_lease_files;
   std::string dhcp_config_file;
   int lease_check_interval = 2;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <queue>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -98,9 +99,10 @@ private:
   };
   using heap_item = std::pair<int64_t, ip_address>; // expiry, address
 
-  /// Updates one address with one answer; true if the registry must know.
-  bool learn(const ip_address& a, const std::vector<std::string>& names,
-             const std::vector<uint32_t>& ttls, int64_t now);
+  /// Updates one address with one (name, TTL) of an answer whose first name
+  /// is `owner`; true if the registry must know.
+  bool learn(const ip_address& a, std::string_view owner, std::string_view name,
+             uint32_t ttl, int64_t now);
   void push(const ip_address& a, entry& e);
   void evict_to_bound();
   void rebuild_heap();

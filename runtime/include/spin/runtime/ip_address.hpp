@@ -48,7 +48,11 @@ struct ip_address {
   static std::optional<ip_address> parse(std::string_view text);
 
   friend bool operator==(const ip_address& a, const ip_address& b) {
-    return a.bytes == b.bytes;
+    // Two word compares; std::array's == is a memcmp call.
+    uint64_t x[2], y[2];
+    std::memcpy(x, a.bytes.data(), 16);
+    std::memcpy(y, b.bytes.data(), 16);
+    return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
   }
   friend bool operator!=(const ip_address& a, const ip_address& b) { return !(a == b); }
   friend bool operator<(const ip_address& a, const ip_address& b) {

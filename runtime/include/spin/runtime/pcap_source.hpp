@@ -29,13 +29,13 @@ struct pcap_source_counters {
   uint64_t files_unsupported = 0; ///< files of a link type spin does not read
   uint64_t files_damaged = 0;     ///< files that ended with a read error
   uint64_t loops = 0;             ///< completed passes over the file
-  uint64_t gauge_waits = 0;
-  uint64_t dns_packets = 0;  ///< packets to or from port 53
-  uint64_t dns_messages = 0; ///< DNS messages parsed
-  uint64_t dns_records = 0;  ///< DNS records handed on
-  uint64_t dns_errors = 0;   ///< DNS messages rejected (malformed, truncated)
-  uint64_t bindings = 0;     ///< ARP / neighbour discovery bindings seen       ///< fast
-                             ///< replay: waits for the publisher to catch up
+  uint64_t gauge_waits = 0;       ///< fast replay: waits for the publisher to catch up
+  uint64_t dns_packets = 0;       ///< packets to or from port 53
+  uint64_t dns_messages = 0;      ///< DNS messages parsed
+  uint64_t dns_records = 0;       ///< DNS records handed on
+  uint64_t dns_errors = 0;        ///< DNS messages rejected (malformed, truncated)
+  uint64_t bindings = 0;          ///< ARP / neighbour discovery bindings seen
+  uint64_t dns_repeats = 0;       ///< DNS messages skipped as recent repeats
 };
 
 /// Reads a pcap or pcapng file with libpcap in its own thread, parses every
@@ -61,6 +61,10 @@ public:
     /// interval, just before the interval's marker goes to the shards; runs in
     /// the reader thread. When empty, DNS is not extracted at all.
     std::function<void(side_batch_ptr)> on_side;
+    /// DNS messages repeating one seen less than this long ago are not parsed
+    /// again (see dns_repeat_filter); responses and queries. 0: parse all.
+    int64_t dns_response_repeat_us = 20'000'000;
+    int64_t dns_query_repeat_us = 10'000'000;
   };
 
   /// `gauge` may be null (no end-to-end flow control).
