@@ -95,48 +95,324 @@ bool names_equal(const dns_message& m, size_t a, size_t b) {
   }
 }
 
-// FNV-1a over the lower-cased labels, so equal names hash equal.
-uint32_t name_hash(const dns_message& m, size_t offset) {
-  uint32_t h = 2166136261u;
-  label_walker w(m.data, m.size, offset);
-  const uint8_t* label = nullptr;
-  uint8_t len = 0;
-  while (w.next(label, len)) {
-    h = (h ^ len) * 16777619u;
-    for (uint8_t i = 0; i < len; ++i)
-      h = (h ^ ascii_lower(label[i])) * 16777619u;
+// The presentation form of every label byte: the lower-cased character, or 0
+// when the byte is written as \DDD (see dns_read_name).
+struct name_char_table {
+  char c[256];
+};
+
+constexpr name_char_table make_name_chars() {
+  name_char_table t{};
+  for (int b = 0; b < 256; ++b) {
+    const int l = (b >= 'A' && b <= 'Z') ? b + ('a' - 'A') : b;
+    t.c[b] = (l > 0x20 && l < 0x7f && l != '.' && l != '\\') ? static_cast<char>(l) : 0;
   }
-  return h;
+  return t;
 }
 
-// The distinct names of a message's answers (owners and CNAME targets).
+constexpr name_char_table name_chars = make_name_chars();
+
+// Writes \DDD for the byte `b` at `o` (four characters).
+inline void write_escape(char* o, uint8_t b) {
+  o[0] = '\\';
+  o[1] = static_cast<char>('0' + b / 100);
+  o[2] = static_cast<char>('0' + (b / 10) % 10);
+  o[3] = static_cast<char>('0' + b % 10);
+}
+
+// Writes the presentation form of a label (1-63 bytes) at `o`, which has
+// room for 4 characters a byte; returns its end.
+inline char* put_label(const uint8_t* label, size_t len, char* o) {
+  const uint8_t* const end = label + len;
+  do {
+    const char ch = name_chars.c[*label];
+    if (ch != 0) {
+      *o++ = ch;
+    } else {
+      write_escape(o, *label);
+      o += 4;
+    }
+  } while (++label != end);
+  return o;
+}
+
+// The label (with its dot) piece by piece, each piece (a character, or a
+// \DDD) written only while it fits: the buffer holds a prefix of the form.
+void put_label_partial(const uint8_t* label, uint8_t len, size_t dot, char* text,
+                       size_t cap, size_t& length, bool& fits) {
+  auto put = [&](const char* s, size_t n) {
+    if (fits && length + n <= cap)
+      std::memcpy(text + length, s, n);
+    else
+      fits = false;
+    length += n;
+  };
+  if (dot)
+    put(".", 1);
+  for (uint8_t i = 0; i < len; ++i) {
+    const char ch = name_chars.c[label[i]];
+    if (ch != 0) {
+      put(&ch, 1);
+    } else {
+      char esc[4];
+      write_escape(esc, label[i]);
+      put(esc, 4);
+    }
+  }
+}
+
+// Characters of the presentation form of one label.
+inline size_t label_text_length(const uint8_t* label, uint8_t len) {
+  size_t n = len;
+  for (uint8_t i = 0; i < len; ++i)
+    if (name_chars.c[label[i]] == 0)
+      n += 3;
+  return n;
+}
+
+// Names parse_dns has checked, where their labels start: a pointer to one
+// of them ends the check of a later name (most owners are a pointer to the
+// question or to a CNAME target).
+struct checked_names {
+  static constexpr size_t capacity = 8;
+  uint16_t offset[capacity];
+  uint8_t wire[capacity];  // octets, root included (<= 255)
+  uint8_t jumps[capacity]; // pointers followed (<= dns_max_pointer_jumps)
+  size_t count = 0;
+
+  // The usual owner name: nothing but a pointer to a checked name. Then the
+  // name is fine (the check would pass) and continues at offset + 2.
+  bool pointer_to_known(const uint8_t* data, size_t size, size_t off,
+                        size_t& next) const {
+    if (off + 1 >= size || data[off] < 0xc0)
+      return false;
+    const size_t target = (static_cast<size_t>(data[off] & 0x3f) << 8) | data[off + 1];
+    if (target >= off)
+      return false;
+    for (size_t k = 0; k < count; ++k)
+      if (offset[k] == target) {
+        if (jumps[k] + 1u > dns_max_pointer_jumps)
+          return false;
+        next = off + 2;
+        return true;
+      }
+    return false;
+  }
+
+  void add(size_t off, size_t w, unsigned j) {
+    if (count < capacity) {
+      offset[count] = static_cast<uint16_t>(off);
+      wire[count] = static_cast<uint8_t>(w);
+      jumps[count] = static_cast<uint8_t>(j);
+      ++count;
+    }
+  }
+};
+static_assert(dns_max_name_wire <= 0xff && dns_max_pointer_jumps <= 0xff,
+              "checked_names keeps them in one byte");
+
+// dns_read_name without the presentation form: the same checks in the same
+// order, so the same error, and where the record continues (`next`). A
+// pointer to a name in `known` finishes the walk when that name, continued
+// from here, stays within the bounds: the walk would then pass every check.
+dns_error check_name(const uint8_t* data, size_t size, size_t offset, size_t& next,
+                     checked_names& known) {
+  size_t pos = offset;
+  size_t segment = offset;
+  bool jumped = false;
+  unsigned jumps = 0;
+  size_t wire = 1;
+  for (;;) {
+    if (pos >= size)
+      return dns_error::truncated;
+    const uint8_t c = data[pos];
+    if (c == 0) {
+      if (!jumped)
+        next = pos + 1;
+      if (data[offset] != 0 && data[offset] < 0x40) // labels first: a pointer target
+        known.add(offset, wire, jumps);
+      return dns_error::ok;
+    }
+    if (c < 0x40) {
+      if (pos + 1 + c > size)
+        return dns_error::truncated;
+      wire += 1 + static_cast<size_t>(c);
+      if (wire > dns_max_name_wire)
+        return dns_error::name_too_long;
+      pos += 1 + static_cast<size_t>(c);
+    } else if (c >= 0xc0) {
+      if (pos + 1 >= size)
+        return dns_error::truncated;
+      const size_t target = (static_cast<size_t>(c & 0x3f) << 8) | data[pos + 1];
+      if (target >= segment)
+        return dns_error::bad_pointer;
+      if (++jumps > dns_max_pointer_jumps)
+        return dns_error::too_many_pointers;
+      if (!jumped) {
+        next = pos + 2;
+        jumped = true;
+      }
+      for (size_t k = 0; k < known.count; ++k) {
+        if (known.offset[k] != target)
+          continue;
+        const size_t total_wire = wire - 1 + known.wire[k];
+        const unsigned total_jumps = jumps + known.jumps[k];
+        if (total_wire <= dns_max_name_wire && total_jumps <= dns_max_pointer_jumps) {
+          if (data[offset] < 0x40) // labels first (not the root, which has no pointer)
+            known.add(offset, total_wire, total_jumps);
+          return dns_error::ok;
+        }
+        break;
+      }
+      pos = segment = target;
+    } else { // 0x40 extended, 0x80 reserved
+      return dns_error::bad_label_type;
+    }
+  }
+}
+
+// Where the labels of the name at `offset` begin: its leading compression
+// pointers followed. Names with the same start are the same name. Stops at
+// anything a checked name cannot hold (the walk from there then fails).
+size_t name_start(const dns_message& m, size_t offset) {
+  size_t segment = offset;
+  for (unsigned jumps = 0; jumps < dns_max_pointer_jumps; ++jumps) {
+    if (offset + 1 >= m.size || (m.data[offset] & 0xc0) != 0xc0)
+      return offset;
+    const size_t target =
+        (static_cast<size_t>(m.data[offset] & 0x3f) << 8) | m.data[offset + 1];
+    if (target >= segment)
+      return offset;
+    offset = segment = target;
+  }
+  return offset;
+}
+
+// The distinct names of a message's answers (owners and CNAME targets), each
+// decoded once. Two answers name the same name when their names start at the
+// same offset (after leading pointers); names that start elsewhere are
+// compared by their presentation forms, which are equal exactly when the
+// names are (lower-cased, and the escapes make the form unambiguous).
 constexpr size_t max_names = 2 * dns_max_answers;
 
+dns_name_result read_name(const uint8_t* data, size_t size, size_t offset, char* text,
+                          size_t cap);
+
+// The first distinct names keep their presentation form zero-padded to the
+// size of dns_record::name, ready to be copied into records whole; further
+// names are decoded again for each of their records.
+constexpr size_t name_slots = 6;
+constexpr size_t name_slot_size = 256;
+static_assert(name_slot_size >= dns_max_name_text, "a slot holds a record's name");
+
 struct name_table {
-  uint16_t offset[max_names];
-  uint32_t hash[max_names];
+  enum state_t : uint8_t {
+    stored,   // form in a slot
+    unstored, // fits a record, but every slot was taken
+    too_long, // form longer than a record holds
+    broken,   // the name did not read (only for a message parse_dns did not check)
+  };
+  uint16_t start[max_names];
+  uint16_t text_length[max_names];
+  state_t state[max_names];
+  uint8_t slot[max_names]; // (stored)
   size_t count = 0;
+  // Every name start seen, with its name: most answers repeat a start (a
+  // pointer to the question or to a CNAME target), found here without
+  // reading the name again.
+  uint16_t alias_start[max_names];
+  uint8_t alias_name[max_names];
+  size_t alias_count = 0;
+  size_t slots_used = 0;
+  char slots[name_slots][name_slot_size];
+  char scratch[name_slot_size]; // a new name when every slot is taken
+
+  const char* text(size_t i) const { return slots[slot[i]]; }
+
+  // Whether name i is the name at `start_b`, whose form (when it fits) is
+  // at `text_b`.
+  bool same(const dns_message& m, size_t i, size_t start_b, state_t state_b,
+            size_t length_b, const char* text_b) const {
+    if (state[i] == broken || state_b == broken)
+      return names_equal(m, start[i], start_b);
+    if (text_length[i] != length_b)
+      return false;
+    if (state[i] == stored && (state_b == stored || state_b == unstored))
+      return std::memcmp(text(i), text_b, length_b) == 0;
+    return names_equal(m, start[i], start_b);
+  }
 
   // Index of the name at `off`, added if new.
   size_t intern(const dns_message& m, uint16_t off) {
-    uint32_t h = name_hash(m, off);
+    const size_t s = name_start(m, off);
+    for (size_t a = 0; a < alias_count; ++a)
+      if (alias_start[a] == s)
+        return alias_name[a];
+    return add(m, s);
+  }
+
+  // A start not seen yet: decodes the name (into the next slot, which it
+  // keeps if it is new).
+  size_t add(const dns_message& m, size_t s) {
+    const bool slot_free = slots_used < name_slots;
+    char* buf = slot_free ? slots[slots_used] : scratch;
+    const dns_name_result n = read_name(m.data, m.size, s, buf, dns_max_name_text);
+    state_t st;
+    if (n.error != dns_error::ok)
+      st = broken;
+    else if (!n.fits)
+      st = too_long;
+    else
+      st = slot_free ? stored : unstored;
+    size_t idx = count;
     for (size_t i = 0; i < count; ++i)
-      if (hash[i] == h && names_equal(m, offset[i], off))
-        return i;
-    offset[count] = off;
-    hash[count] = h;
-    return count++;
+      if (same(m, i, s, st, n.text_length, buf)) {
+        idx = i;
+        break;
+      }
+    if (idx == count) {
+      start[idx] = static_cast<uint16_t>(s);
+      text_length[idx] = static_cast<uint16_t>(std::min<size_t>(n.text_length, 0xffff));
+      state[idx] = st;
+      if (st == stored) {
+        slot[idx] = static_cast<uint8_t>(slots_used++);
+        std::memset(buf + n.text_length, 0, name_slot_size - n.text_length);
+      }
+      ++count;
+    }
+    alias_start[alias_count] = static_cast<uint16_t>(s);
+    alias_name[alias_count] = static_cast<uint8_t>(idx);
+    ++alias_count;
+    return idx;
   }
 };
 
-// Fills the name of a record; false when its presentation form is too long.
-bool set_name(const dns_message& m, size_t offset, dns_record& r) {
-  dns_name_result n = dns_read_name(m.data, m.size, offset, r.name, sizeof(r.name));
-  if (n.error != dns_error::ok || !n.fits)
-    return false;
-  r.name_len = static_cast<uint8_t>(n.text_length);
-  return true;
-}
+// A record being filled: the fields every record of a message shares are set
+// once, each record changes only what differs. Every name is written with the
+// zero bytes after it.
+struct record_builder {
+  dns_record r;
+  size_t current = static_cast<size_t>(-1); // name index r.name holds
+
+  // A name from a slot, zero-padded.
+  void set_name(const char* slot, size_t len) {
+    std::memcpy(r.name, slot, sizeof(r.name));
+    r.name_len = static_cast<uint8_t>(len);
+  }
+
+  // Reads the name at `offset` straight into the record; false when it does
+  // not read or its form is too long (the record is then not used).
+  bool decode_name(const dns_message& m, size_t offset) {
+    const dns_name_result n =
+        dns_read_name(m.data, m.size, offset, r.name, sizeof(r.name));
+    current = static_cast<size_t>(-1);
+    if (n.error != dns_error::ok || !n.fits)
+      return false;
+    std::memset(r.name + n.text_length, 0, sizeof(r.name) - n.text_length);
+    r.name_len = static_cast<uint8_t>(n.text_length);
+    return true;
+  }
+};
 
 mac_address device_mac(const mac_address& a) {
   return a.is_group() ? mac_address{} : a;
@@ -177,88 +453,149 @@ const char* to_string(dns_error e) {
   return "unknown";
 }
 
-dns_name_result dns_read_name(const uint8_t* data, size_t size, size_t offset, char* text,
-                              size_t cap) {
-  dns_name_result r;
+namespace {
+
+// dns_read_name in full: every case, piece by piece.
+dns_name_result read_name_general(const uint8_t* data, size_t size, size_t offset,
+                                  char* text, size_t cap) {
+  // The state lives in locals (not in the result, which the caller's buffer
+  // could alias as far as the compiler knows).
+  dns_error error = dns_error::ok;
+  size_t next = 0;
+  size_t wire = 1;   // the root octet
+  size_t length = 0; // characters of the presentation form so far
+  bool fits = true;
   size_t pos = offset;
   size_t segment = offset; // start of the labels being read; pointers go before it
   bool jumped = false;
   unsigned jumps = 0;
-  size_t wire = 1; // the root octet
-  auto put = [&](const char* s, size_t n) {
-    if (r.fits && r.text_length + n <= cap)
-      std::memcpy(text + r.text_length, s, n);
-    else
-      r.fits = false;
-    r.text_length += n;
-  };
   for (;;) {
     if (pos >= size) {
-      r.error = dns_error::truncated;
-      return r;
+      error = dns_error::truncated;
+      break;
     }
     const uint8_t c = data[pos];
     if (c == 0) {
       if (!jumped)
-        r.next = pos + 1;
+        next = pos + 1;
+      dns_name_result r;
+      r.next = next;
       r.wire_length = wire;
+      r.text_length = length;
+      r.fits = fits;
       return r;
     }
-    switch (c & 0xc0) {
-    case 0x00: {
+    if (c < 0x40) {
       if (pos + 1 + c > size) { // label past the end
-        r.error = dns_error::truncated;
-        return r;
+        error = dns_error::truncated;
+        break;
       }
       wire += 1 + static_cast<size_t>(c);
       if (wire > dns_max_name_wire) {
-        r.error = dns_error::name_too_long;
-        return r;
+        error = dns_error::name_too_long;
+        break;
       }
-      if (r.text_length > 0)
-        put(".", 1);
       const uint8_t* label = data + pos + 1;
-      for (uint8_t i = 0; i < c; ++i) {
-        const uint8_t b = ascii_lower(label[i]);
-        if (b > 0x20 && b < 0x7f && b != '.' && b != '\\') {
-          const char ch = static_cast<char>(b);
-          put(&ch, 1);
-        } else {
-          const char esc[4] = {'\\', static_cast<char>('0' + b / 100),
-                               static_cast<char>('0' + (b / 10) % 10),
-                               static_cast<char>('0' + b % 10)};
-          put(esc, 4);
-        }
-      }
       pos += 1 + static_cast<size_t>(c);
-      break;
-    }
-    case 0xc0: {
+      const size_t dot = length > 0 ? 1 : 0;
+      if (fits && length + dot + 4 * size_t{c} <= cap) {
+        char* o = text + length;
+        if (dot)
+          *o++ = '.';
+        length = static_cast<size_t>(put_label(label, c, o) - text);
+      } else if (!fits) { // only counting now
+        length += dot + label_text_length(label, c);
+      } else { // near the end of the buffer: piece by piece, as far as it fits
+        put_label_partial(label, c, dot, text, cap, length, fits);
+      }
+    } else if (c >= 0xc0) {
       if (pos + 1 >= size) {
-        r.error = dns_error::truncated;
-        return r;
+        error = dns_error::truncated;
+        break;
       }
       const size_t target = (static_cast<size_t>(c & 0x3f) << 8) | data[pos + 1];
       if (target >= segment) {
-        r.error = dns_error::bad_pointer;
-        return r;
+        error = dns_error::bad_pointer;
+        break;
       }
       if (++jumps > dns_max_pointer_jumps) {
-        r.error = dns_error::too_many_pointers;
-        return r;
+        error = dns_error::too_many_pointers;
+        break;
       }
       if (!jumped) {
-        r.next = pos + 2;
+        next = pos + 2;
         jumped = true;
       }
       pos = segment = target;
+    } else { // 0x40 extended, 0x80 reserved
+      error = dns_error::bad_label_type;
       break;
     }
-    default: // 0x40 extended, 0x80 reserved
-      r.error = dns_error::bad_label_type;
-      return r;
+  }
+  dns_name_result r;
+  r.error = error;
+  r.next = next;
+  r.text_length = length;
+  r.fits = fits;
+  return r;
+}
+
+// dns_read_name for the usual case: a valid name whose every label has room
+// in `cap` even if each of its bytes needs \DDD. Anything else (an error, a
+// form near the end of the buffer, no buffer) starts over in
+// read_name_general, which writes the same characters to the same places
+// before it goes further.
+dns_name_result read_name(const uint8_t* data, size_t size, size_t offset, char* text,
+                          size_t cap) {
+  if (text != nullptr) {
+    size_t pos = offset;
+    size_t segment = offset;
+    size_t next = 0; // 0: no pointer followed yet
+    size_t wire = 1;
+    unsigned jumps = 0;
+    char* o = text;
+    char* const o_end = text + cap;
+    while (pos < size) {
+      const size_t c = data[pos];
+      if (c - 1 < 0x3f) { // a label of 1-63 bytes
+        const uint8_t* l = data + pos + 1;
+        pos += 1 + c;
+        wire += 1 + c;
+        const size_t dot = o != text ? 1 : 0;
+        if (pos > size || wire > dns_max_name_wire ||
+            static_cast<size_t>(o_end - o) < dot + 4 * c)
+          break;
+        if (dot)
+          *o++ = '.';
+        o = put_label(l, c, o);
+      } else if (c == 0) {
+        dns_name_result r;
+        r.next = next != 0 ? next : pos + 1;
+        r.wire_length = wire;
+        r.text_length = static_cast<size_t>(o - text);
+        return r;
+      } else if (c >= 0xc0) {
+        if (pos + 1 >= size)
+          break;
+        const size_t target = ((c & 0x3f) << 8) | data[pos + 1];
+        if (target >= segment || ++jumps > dns_max_pointer_jumps)
+          break;
+        if (next == 0)
+          next = pos + 2;
+        pos = segment = target;
+      } else {
+        break;
+      }
     }
   }
+  return read_name_general(data, size, offset, text, cap);
+}
+
+} // namespace
+
+dns_name_result dns_read_name(const uint8_t* data, size_t size, size_t offset, char* text,
+                              size_t cap) {
+  return read_name(data, size, offset, text, cap);
 }
 
 dns_error parse_dns(const uint8_t* data, size_t size, dns_message& m) {
@@ -285,12 +622,12 @@ dns_error parse_dns(const uint8_t* data, size_t size, dns_message& m) {
     return dns_error::bad_count;
 
   size_t pos = 12;
+  checked_names known;
   for (unsigned i = 0; i < h.qdcount; ++i) {
     const size_t name = pos;
-    dns_name_result n = dns_read_name(data, size, pos, nullptr, 0);
-    if (n.error != dns_error::ok)
-      return n.error;
-    pos = n.next;
+    const dns_error e = check_name(data, size, name, pos, known);
+    if (e != dns_error::ok)
+      return e;
     if (size - pos < 4)
       return dns_error::truncated;
     if (m.question_count < dns_max_questions) {
@@ -306,10 +643,11 @@ dns_error parse_dns(const uint8_t* data, size_t size, dns_message& m) {
 
   for (unsigned i = 0; i < h.ancount; ++i) {
     const size_t owner = pos;
-    dns_name_result n = dns_read_name(data, size, pos, nullptr, 0);
-    if (n.error != dns_error::ok)
-      return n.error;
-    pos = n.next;
+    if (!known.pointer_to_known(data, size, owner, pos)) {
+      const dns_error e = check_name(data, size, owner, pos, known);
+      if (e != dns_error::ok)
+        return e;
+    }
     if (size - pos < 10)
       return dns_error::truncated;
     const uint16_t type = rd16(data + pos);
@@ -335,10 +673,11 @@ dns_error parse_dns(const uint8_t* data, size_t size, dns_message& m) {
         keep = true;
         break;
       case dns_type::cname: {
-        dns_name_result t = dns_read_name(data, size, rdata, nullptr, 0);
-        if (t.error != dns_error::ok)
-          return t.error;
-        if (t.next != end)
+        size_t next = 0;
+        const dns_error t = check_name(data, size, rdata, next, known);
+        if (t != dns_error::ok)
+          return t;
+        if (next != end)
           return dns_error::bad_rdlength;
         keep = true;
         break;
@@ -379,125 +718,229 @@ dns_emit_stats dns_emit_records(const dns_message& m, const dns_message_context&
     }
   } mark{out, out.size()};
   if (!m.header.response()) {
-    for (size_t i = 0; i < m.question_count; ++i) {
-      const dns_question& q = m.questions[i];
-      if (q.qclass != dns_class_in)
-        continue;
-      dns_record r;
+    // Fills a zeroed record; false when the name does not fit.
+    auto fill = [&](dns_record& r, const dns_question& q) {
       r.kind = dns_record_kind::query;
       r.address = ctx.src;
       r.peer = ctx.dst;
       r.client_mac = device_mac(ctx.src_mac);
       r.timestamp_us = ctx.timestamp_us;
       r.qtype = q.qtype;
-      if (!set_name(m, q.name, r)) {
+      const dns_name_result n = read_name(m.data, m.size, q.name, r.name, sizeof(r.name));
+      if (n.error != dns_error::ok || !n.fits)
+        return false;
+      r.name_len = static_cast<uint8_t>(n.text_length);
+      return true;
+    };
+    for (size_t i = 0; i < m.question_count; ++i) {
+      const dns_question& q = m.questions[i];
+      if (q.qclass != dns_class_in)
+        continue;
+      bool ok;
+      if (out.size() < out.capacity()) {
+        // Straight into the vector: the name is written once, the record
+        // is not copied.
+        ok = fill(out.emplace_back(), q);
+        if (!ok)
+          out.pop_back();
+      } else { // the vector grows only for a record that is kept
+        dns_record r;
+        ok = fill(r, q);
+        if (ok)
+          out.push_back(r);
+      }
+      if (!ok) {
         ++st.long_names;
         continue;
       }
-      out.push_back(r);
       ++st.records;
     }
     return st;
   }
 
-  // Index the answers: names, address records, CNAME edges.
-  name_table names;
-  size_t owner_of[dns_max_answers];
-  size_t addrs[dns_max_answers];
+  // The address records and CNAME edges; without an address there is
+  // nothing to report, and the names need not be read.
+  uint8_t addrs[dns_max_answers];
   size_t n_addrs = 0;
+  for (size_t i = 0; i < m.answer_count; ++i)
+    if (m.answers[i].type != dns_type::cname)
+      addrs[n_addrs++] = static_cast<uint8_t>(i);
+  if (n_addrs == 0)
+    return st;
+
+  // Index the answers: names (each distinct one decoded once), CNAME edges.
+  name_table names;
+  uint8_t owner_of[dns_max_answers];
   struct edge {
-    size_t from; // alias (owner of the CNAME)
-    size_t to;   // target
+    uint8_t from; // alias (owner of the CNAME)
+    uint8_t to;   // target
     uint32_t ttl;
   };
   edge edges[dns_max_answers];
   size_t n_edges = 0;
   for (size_t i = 0; i < m.answer_count; ++i) {
     const dns_answer& a = m.answers[i];
-    owner_of[i] = names.intern(m, a.owner);
+    owner_of[i] = static_cast<uint8_t>(names.intern(m, a.owner));
     if (a.type == dns_type::cname)
-      edges[n_edges++] = edge{owner_of[i], names.intern(m, a.rdata), a.ttl};
-    else
-      addrs[n_addrs++] = i;
+      edges[n_edges++] =
+          edge{owner_of[i], static_cast<uint8_t>(names.intern(m, a.rdata)), a.ttl};
   }
-  if (n_addrs == 0)
-    return st;
+
+  // The addresses in their 16-byte form (not ip_address, whose zeroing
+  // constructor would run for every slot), and which of them are equal: for
+  // the first record of each distinct address, the later ones follow as a
+  // chain in message order (found through a small hash table, not by
+  // comparing every pair).
+  struct addr16 {
+    uint64_t w[2];
+    bool operator==(const addr16& o) const { return w[0] == o.w[0] && w[1] == o.w[1]; }
+  };
+  static_assert(sizeof(addr16) == sizeof(ip_address), "16 bytes");
+  constexpr uint8_t none = 0xff;
+  constexpr size_t addr_buckets = 2 * dns_max_answers; // at most half full
+  static_assert(dns_max_answers < none && (addr_buckets & (addr_buckets - 1)) == 0,
+                "indices fit a byte, buckets a mask");
+  addr16 address[dns_max_answers];
+  bool repeated[dns_max_answers];     // an earlier record has the same address
+  uint8_t next_same[dns_max_answers]; // the next record with the same address
+  uint8_t last_same[dns_max_answers]; // (first of an address) the last one so far
+  uint8_t bucket[addr_buckets] = {};  // index + 1 of a first record; 0: empty
+  for (size_t k = 0; k < n_addrs; ++k) {
+    const ip_address a = answer_address(m, m.answers[addrs[k]]);
+    addr16& x = address[k];
+    std::memcpy(&x, a.bytes.data(), sizeof(addr16));
+    size_t b = static_cast<size_t>(((x.w[0] ^ x.w[1]) * 0x9e3779b97f4a7c15ull) >> 56) &
+               (addr_buckets - 1);
+    while (bucket[b] != 0 && !(address[bucket[b] - 1] == x))
+      b = (b + 1) & (addr_buckets - 1);
+    next_same[k] = none;
+    if (bucket[b] == 0) {
+      bucket[b] = static_cast<uint8_t>(k + 1);
+      repeated[k] = false;
+      last_same[k] = static_cast<uint8_t>(k);
+    } else {
+      const size_t first = bucket[b] - 1u;
+      repeated[k] = true;
+      next_same[last_same[first]] = static_cast<uint8_t>(k);
+      last_same[first] = static_cast<uint8_t>(k);
+    }
+  }
 
   // Per distinct address: the best TTL of every name that reaches it, one
   // CNAME hop per round (values of a round are computed from the previous
   // round only, so the depth bound is exact). A name's value is the
   // smallest TTL on its path; with several paths, the largest such value.
   // Values only grow and never exceed the largest seed, so loops end.
-  int64_t best[max_names];
-  int64_t pending[max_names];
-  bool frontier[max_names];
-  ip_address address[dns_max_answers];
-  for (size_t k = 0; k < n_addrs; ++k)
-    address[k] = answer_address(m, m.answers[addrs[k]]);
+  struct name_value {
+    int64_t best;
+    int64_t pending;
+  };
+  name_value v[max_names];
+  // The names whose value changed in the last round, one bit each.
+  struct name_bits {
+    uint64_t w[(max_names + 63) / 64];
+    void clear() {
+      for (uint64_t& x : w)
+        x = 0;
+    }
+    bool test(size_t i) const { return (w[i / 64] >> (i % 64)) & 1; }
+    void set(size_t i) { w[i / 64] |= uint64_t{1} << (i % 64); }
+  } frontier;
+
+  // The address records (owner, TTL) of an address seed its values; when
+  // they are the same as those of the previous address (several addresses
+  // of one name), so is the outcome, which is then used again.
+  auto same_seeds = [&](size_t a, size_t b) {
+    for (; a != none && b != none; a = next_same[a], b = next_same[b])
+      if (owner_of[addrs[a]] != owner_of[addrs[b]] ||
+          m.answers[addrs[a]].ttl != m.answers[addrs[b]].ttl)
+        return false;
+    return a == none && b == none;
+  };
+  size_t prev = none; // the previous distinct address
+  bool prev_cut = false;
+
+  record_builder rb;
+  rb.r.kind = dns_record_kind::answer;
+  rb.r.peer = ctx.dst;
+  rb.r.client_mac = device_mac(ctx.dst_mac);
+  rb.r.timestamp_us = ctx.timestamp_us;
 
   for (size_t k = 0; k < n_addrs; ++k) {
-    bool seen = false;
-    for (size_t j = 0; j < k && !seen; ++j)
-      seen = address[j] == address[k];
-    if (seen)
+    if (repeated[k])
       continue;
-    for (size_t i = 0; i < names.count; ++i) {
-      best[i] = -1;
-      frontier[i] = false;
-    }
-    for (size_t j = k; j < n_addrs; ++j) {
-      if (address[j] != address[k])
-        continue;
-      const size_t o = owner_of[addrs[j]];
-      best[o] = std::max<int64_t>(best[o], m.answers[addrs[j]].ttl);
-      frontier[o] = true;
-    }
-    bool active = true;
-    for (unsigned depth = 0; active; ++depth) {
+    if (prev == none || !same_seeds(k, prev)) {
       for (size_t i = 0; i < names.count; ++i)
-        pending[i] = -1;
-      bool improved = false;
-      for (size_t e = 0; e < n_edges; ++e) {
-        const edge& g = edges[e];
-        if (!frontier[g.to])
-          continue;
-        const int64_t cand = std::min<int64_t>(g.ttl, best[g.to]);
-        if (cand > best[g.from] && cand > pending[g.from]) {
-          pending[g.from] = cand;
-          improved = true;
+        v[i].best = -1;
+      frontier.clear();
+      for (size_t j = k; j != none; j = next_same[j]) {
+        const size_t o = owner_of[addrs[j]];
+        v[o].best = std::max<int64_t>(v[o].best, m.answers[addrs[j]].ttl);
+        frontier.set(o);
+      }
+      bool cut = false;
+      bool active = n_edges > 0;
+      for (unsigned depth = 0; active; ++depth) {
+        for (size_t i = 0; i < names.count; ++i)
+          v[i].pending = -1;
+        bool improved = false;
+        for (size_t e = 0; e < n_edges; ++e) {
+          const edge& g = edges[e];
+          if (!frontier.test(g.to))
+            continue;
+          const int64_t cand = std::min<int64_t>(g.ttl, v[g.to].best);
+          if (cand > v[g.from].best && cand > v[g.from].pending) {
+            v[g.from].pending = cand;
+            improved = true;
+          }
+        }
+        if (!improved)
+          break;
+        if (depth == dns_max_chain_depth) {
+          cut = true; // a name further than the bound would be mapped
+          break;
+        }
+        active = false;
+        frontier.clear();
+        for (size_t i = 0; i < names.count; ++i) {
+          if (v[i].pending > v[i].best) {
+            frontier.set(i);
+            v[i].best = v[i].pending;
+            active = true;
+          }
         }
       }
-      if (!improved)
-        break;
-      if (depth == dns_max_chain_depth) {
-        ++st.chains_cut; // a name further than the bound would be mapped
-        break;
-      }
-      active = false;
-      for (size_t i = 0; i < names.count; ++i) {
-        frontier[i] = pending[i] > best[i];
-        if (frontier[i]) {
-          best[i] = pending[i];
-          active = true;
-        }
-      }
+      prev_cut = cut;
     }
+    prev = k;
+    if (prev_cut)
+      ++st.chains_cut;
+
+    std::memcpy(rb.r.address.bytes.data(), &address[k], sizeof(addr16));
+    rb.r.qtype = rb.r.address.is_v4() ? dns_type::a : dns_type::aaaa;
     for (size_t i = 0; i < names.count; ++i) {
-      if (best[i] < 0)
+      if (v[i].best < 0)
         continue;
-      dns_record r;
-      r.kind = dns_record_kind::answer;
-      r.address = address[k];
-      r.peer = ctx.dst;
-      r.client_mac = device_mac(ctx.dst_mac);
-      r.timestamp_us = ctx.timestamp_us;
-      r.ttl = static_cast<uint32_t>(best[i]);
-      r.qtype = address[k].is_v4() ? dns_type::a : dns_type::aaaa;
-      if (!set_name(m, names.offset[i], r)) {
-        ++st.long_names;
-        continue;
+      if (i != rb.current) {
+        switch (names.state[i]) {
+        case name_table::stored:
+          rb.set_name(names.text(i), names.text_length[i]);
+          rb.current = i;
+          break;
+        case name_table::unstored:
+          if (!rb.decode_name(m, names.start[i])) {
+            ++st.long_names;
+            continue;
+          }
+          rb.current = i;
+          break;
+        default:
+          ++st.long_names;
+          continue;
+        }
       }
-      out.push_back(r);
+      rb.r.ttl = static_cast<uint32_t>(v[i].best);
+      out.push_back(rb.r);
       ++st.records;
     }
   }
@@ -563,7 +1006,11 @@ dns_error dns_extractor::process_message(const uint8_t* data, size_t size,
                                          dns_direction dir,
                                          const dns_message_context& ctx,
                                          std::vector<dns_record>& out) {
-  dns_message m;
+  // dns_message zeroes its 80 question and answer slots (about 900 bytes)
+  // when constructed; parse_dns writes every field that is read afterwards
+  // (the counts, and the slots below them), so one message object is kept and
+  // reused instead of constructing one per packet.
+  dns_message& m = *message_;
   dns_error e = parse_dns(data, size, m);
   if (e == dns_error::ok) {
     const bool response = m.header.response();

@@ -25,7 +25,7 @@ flow_table::flow_table(size_t max_flows, size_t initial_capacity)
 
 void flow_table::insert_at(size_t slot, const packet_record& r) {
   if (entries_.size() >= max_flows_) {
-    overflow_packets_ += 1;
+    overflow_packets_ += r.packets();
     overflow_bytes_ += r.ip_bytes;
     return;
   }
@@ -38,7 +38,7 @@ void flow_table::insert_at(size_t slot, const packet_record& r) {
   }
   flow_entry e;
   e.key = r.key;
-  e.packets = 1;
+  e.packets = r.packets();
   e.bytes = r.ip_bytes;
   e.src_mac = r.src_mac;
   e.dst_mac = r.dst_mac;

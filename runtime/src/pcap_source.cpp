@@ -1,10 +1,9 @@
 #include "spin/runtime/pcap_source.hpp"
 
-#include "spin/runtime/dns.hpp"
-#include "spin/runtime/dns_repeat_filter.hpp"
 #include "spin/runtime/log.hpp"
 #include "spin/runtime/packet_parser.hpp"
 #include "spin/runtime/pcap_file.hpp"
+#include "spin/runtime/source_core.hpp"
 
 #include <pcap/pcap.h>
 
@@ -26,56 +25,64 @@ int64_t wall_us() {
   return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-int64_t floor_div(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-
 constexpr int64_t us_per_s = 1000000;
 constexpr size_t read_buffer_size = 1 << 20;
 constexpr int64_t paced_flush_us = 100000;
-// Bounds of one interval's side batch (a DNS flood cannot grow it further).
-constexpr size_t max_dns_records_per_interval = 1u << 20;
-constexpr size_t max_bindings_per_interval = 4096;
 
 } // namespace
 
 struct pcap_source::state {
   options opts;
-  queue_bridge& bridge;
-  pipeline_gauge* gauge;
-  queue_producer producer;
   std::atomic<bool> stop{false};
+  source_core core;
 
-  // Counters: updated locally in the reader thread, published under a mutex
-  // every few thousand frames (no atomic operation per packet).
+  // File counters (the core keeps the packet ones): updated locally in the
+  // reader thread, published under a mutex every few thousand frames (no
+  // atomic operation per packet).
   pcap_source_counters local;
   mutable std::mutex published_mutex;
   pcap_source_counters published;
   std::string last_error;
 
-  // DNS and address bindings of the open interval (only with on_side).
-  dns_extractor dns;
-  dns_repeat_filter repeats;
-  std::shared_ptr<side_batch> side = std::make_shared<side_batch>();
-  size_t last_side_size = 0;
-
-  // Event clock.
-  bool have_interval = false;
-  int64_t cur_sec = 0;
+  // Paced replay clock.
   bool have_base = false;
   int64_t base_us = 0;       // added to file timestamps (paced modes)
   int64_t last_rebased = 0;  // last packet's rebased time
   int64_t last_flush_us = 0; // paced modes: when records were last handed on
 
+  static source_core::options core_options(const options& o, pipeline_gauge* g,
+                                           const std::atomic<bool>* stop) {
+    source_core::options c;
+    c.on_side = o.on_side;
+    c.dns_response_repeat_us = o.dns_response_repeat_us;
+    c.dns_query_repeat_us = o.dns_query_repeat_us;
+    c.policy = queue_producer::full_policy::wait; // a file never loses packets
+    c.gauge = g;
+    c.max_intervals_in_flight =
+        o.mode == replay_mode::fast ? o.max_intervals_in_flight : 0;
+    c.stop = stop;
+    return c;
+  }
+
   state(options o, queue_bridge& b, pipeline_gauge* g)
-      : opts(std::move(o)),
-        repeats(opts.dns_response_repeat_us, opts.dns_query_repeat_us), bridge(b),
-        gauge(g), producer(b, queue_producer::full_policy::wait) {}
+      : opts(std::move(o)), core(b, core_options(opts, g, &stop)) {}
 
   void publish_counters() {
+    auto& c = core.counters();
     std::lock_guard<std::mutex> guard{published_mutex};
     published = local;
+    published.ip_packets = c.ip_packets;
+    published.ip_bytes = c.ip_bytes;
+    published.truncated = c.truncated;
+    published.late = c.late;
+    published.intervals = c.intervals;
+    published.gauge_waits = c.gauge_waits;
+    published.dns_packets = c.dns_packets;
+    published.dns_messages = c.dns_messages;
+    published.dns_records = c.dns_records;
+    published.dns_errors = c.dns_errors;
+    published.dns_repeats = c.dns_repeats;
+    published.bindings = c.bindings;
   }
 
   void set_error(std::string e) {
@@ -85,37 +92,6 @@ struct pcap_source::state {
 
   bool paced() const { return opts.mode != replay_mode::fast; }
 
-  void close_interval() {
-    if (!have_interval)
-      return;
-    if (gauge) {
-      if (!paced()) {
-        // Fast replay: let the publisher catch up instead of queueing reports.
-        producer.flush();
-        if (gauge->open() >= opts.max_intervals_in_flight)
-          ++local.gauge_waits;
-        while (gauge->open() >= opts.max_intervals_in_flight &&
-               !stop.load(std::memory_order_relaxed))
-          std::this_thread::sleep_for(std::chrono::microseconds(100));
-      }
-      gauge->opened();
-    }
-    if (opts.on_side) {
-      side->second = cur_sec;
-      auto& c = dns.counters();
-      local.dns_packets = c.packets;
-      local.dns_messages = c.messages;
-      local.dns_errors = c.errors_total();
-      last_side_size = side->dns.size();
-      opts.on_side(std::move(side));
-      side = std::make_shared<side_batch>();
-      side->dns.reserve(last_side_size + last_side_size / 4);
-    }
-    producer.broadcast(packet_record::marker(cur_sec));
-    have_interval = false;
-    ++local.intervals;
-  }
-
   // Paced modes: sleeps until the packet's time, closing intervals on the
   // wall clock while the file is quiet. Returns false when asked to stop.
   bool wait_until(int64_t target_us) {
@@ -124,10 +100,10 @@ struct pcap_source::state {
       if (stop.load(std::memory_order_relaxed))
         return false;
       int64_t now = wall_us();
-      if (have_interval) {
-        int64_t boundary = (cur_sec + 1) * us_per_s;
+      if (core.interval_open()) {
+        int64_t boundary = core.interval_end_us();
         if (now >= boundary && target_us >= boundary) {
-          close_interval();
+          core.close_interval();
           continue;
         }
       }
@@ -137,50 +113,18 @@ struct pcap_source::state {
         // Paced replay: hand records on at most every paced_flush_us (and at
         // every interval end), not after every packet, so that a quiet
         // capture costs a few wake-ups per second instead of one per packet.
-        producer.flush();
+        core.flush();
         publish_counters();
         last_flush_us = now;
         flushed = true;
       }
       int64_t until = target_us;
-      if (have_interval)
-        until = std::min(until, (cur_sec + 1) * us_per_s);
+      if (core.interval_open())
+        until = std::min(until, core.interval_end_us());
       // Sleep in slices so that stop() is noticed quickly.
       int64_t nap = std::min<int64_t>(until - now, 100000);
       if (nap > 0)
         std::this_thread::sleep_for(std::chrono::microseconds(nap));
-    }
-  }
-
-  void add_binding(const address_binding& b) {
-    ++local.bindings;
-    if (side->bindings.size() < max_bindings_per_interval)
-      side->bindings.push_back(neighbour_event{b.address, b.mac, 0, true});
-  }
-
-  // DNS answers and queries, and IPv6 neighbour discovery, of one packet.
-  void side_facts(const packet_record& rec, const parse_extras& extras,
-                  const captured_frame& f, int64_t ts) {
-    if ((rec.key.proto == ipproto::udp || rec.key.proto == ipproto::tcp) &&
-        (rec.key.sport == dns_port || rec.key.dport == dns_port)) {
-      // A whole UDP message that repeats a recent one is not parsed again.
-      if (rec.key.proto == ipproto::udp && extras.l4_payload && f.caplen == f.wirelen) {
-        const uint8_t* p = extras.l4_payload;
-        bool response = extras.l4_caplen > 2 && (p[2] & 0x80);
-        if (repeats.repeated(p, extras.l4_caplen, response ? rec.key.dst : rec.key.src,
-                             ts)) {
-          ++local.dns_repeats;
-          return;
-        }
-      }
-      auto before = side->dns.size();
-      if (before < max_dns_records_per_interval)
-        dns.process(rec, extras, ts, side->dns, f.caplen < f.wirelen);
-      local.dns_records += side->dns.size() - before;
-    } else if (rec.key.proto == ipproto::icmpv6) {
-      address_binding b;
-      if (parse_neighbour_discovery(rec, extras, b))
-        add_binding(b);
     }
   }
 
@@ -199,44 +143,20 @@ struct pcap_source::state {
       if (!wait_until(ts))
         return;
     }
-    int64_t sec = floor_div(ts, us_per_s);
-    if (!have_interval) {
-      // After a quiet gap the new interval starts at this packet's second,
-      // unless that second was closed already (out-of-order timestamps).
-      if (local.intervals == 0 || sec > cur_sec) {
-        cur_sec = sec;
-      } else {
-        cur_sec += 1; // never reopen a closed interval
-        ++local.late;
-      }
-      have_interval = true;
-    } else if (sec > cur_sec) {
-      close_interval();
-      cur_sec = sec;
-      have_interval = true;
-    } else if (sec < cur_sec) {
-      ++local.late;
-    }
+    core.at(ts);
     packet_record rec;
     parse_extras extras;
     switch (parse_frame(lt, f.data, f.caplen, f.wirelen, rec, &extras)) {
     case parse_status::ok:
-      ++local.ip_packets;
-      local.ip_bytes += rec.ip_bytes;
-      if (extras.truncated)
-        ++local.truncated;
-      producer.push(rec);
-      if (opts.on_side)
-        side_facts(rec, extras, f, ts);
+      core.ip_packet(rec, extras, ts, f.caplen < f.wirelen);
       break;
-    case parse_status::not_ip:
+    case parse_status::not_ip: {
       ++local.not_ip;
-      if (opts.on_side) {
-        address_binding b;
-        if (parse_arp(lt, f.data, f.caplen, b))
-          add_binding(b);
-      }
+      address_binding b;
+      if (parse_arp(lt, f.data, f.caplen, b))
+        core.binding(b);
       break;
+    }
     case parse_status::malformed:
       ++local.malformed;
       break;
@@ -408,16 +328,15 @@ bool pcap_source::run() {
       break;
     }
   }
-  s.close_interval();
-  s.producer.broadcast(packet_record::end_of_stream());
+  s.core.finish();
   s.publish_counters();
   SPIN_INFO("pcap source: %s done: %llu frames, %llu IP packets, %llu not IP, %llu "
             "malformed, %llu intervals",
             s.opts.file.c_str(), static_cast<unsigned long long>(s.local.frames),
-            static_cast<unsigned long long>(s.local.ip_packets),
+            static_cast<unsigned long long>(s.core.counters().ip_packets),
             static_cast<unsigned long long>(s.local.not_ip),
             static_cast<unsigned long long>(s.local.malformed),
-            static_cast<unsigned long long>(s.local.intervals));
+            static_cast<unsigned long long>(s.core.counters().intervals));
   return ok;
 }
 
@@ -431,7 +350,7 @@ void pcap_source::start(std::function<void(bool)> on_finished) {
 
 void pcap_source::stop() {
   st_->stop.store(true);
-  st_->producer.cancel();
+  st_->core.cancel();
   if (thread_.joinable())
     thread_.join();
 }
@@ -463,7 +382,7 @@ status_report pcap_source::status() const {
       {"files_unsupported", static_cast<int64_t>(c.files_unsupported)},
       {"files_damaged", static_cast<int64_t>(c.files_damaged)},
       {"loops", static_cast<int64_t>(c.loops)},
-      {"queue_waits", static_cast<int64_t>(st_->producer.waits())},
+      {"queue_waits", static_cast<int64_t>(st_->core.producer().waits())},
       {"gauge_waits", static_cast<int64_t>(c.gauge_waits)},
       {"dns_packets", static_cast<int64_t>(c.dns_packets)},
       {"dns_messages", static_cast<int64_t>(c.dns_messages)},
@@ -471,7 +390,7 @@ status_report pcap_source::status() const {
       {"dns_errors", static_cast<int64_t>(c.dns_errors)},
       {"bindings", static_cast<int64_t>(c.bindings)},
       {"dns_repeats", static_cast<int64_t>(c.dns_repeats)},
-      {"dropped", static_cast<int64_t>(st_->producer.dropped())},
+      {"dropped", static_cast<int64_t>(st_->core.producer().dropped())},
   };
   return r;
 }

@@ -106,3 +106,15 @@ TEST_CASE("the first non-empty MACs of a flow are kept", "[flow_table]") {
   auto b = t.take(1, 0);
   CHECK(b->flows[0].src_mac == mac("aa:bb:cc:00:00:01"));
 }
+
+TEST_CASE("records that stand for several packets count them all", "[flow_table]") {
+  flow_table t{16};
+  auto r = rec("192.168.1.2", "203.0.113.1", 1, 80, 15000);
+  r.extra_packets = 9; // ten packets, 15000 bytes (a conntrack delta)
+  t.add(r);
+  t.add(rec("192.168.1.2", "203.0.113.1", 1, 80, 100));
+  auto b = t.take(1, 0);
+  REQUIRE(b->flows.size() == 1);
+  CHECK(b->flows[0].packets == 11);
+  CHECK(b->flows[0].bytes == 15100);
+}

@@ -57,7 +57,7 @@ public:
         break;
       flow_entry& e = entries_[slot - 1];
       if (e.hash == h && e.key == r.key) {
-        e.packets += 1;
+        e.packets += r.packets();
         e.bytes += r.ip_bytes;
         if (e.src_mac.empty())
           e.src_mac = r.src_mac;

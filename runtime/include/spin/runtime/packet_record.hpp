@@ -85,14 +85,22 @@ enum class record_kind : uint8_t {
 /// The fixed-size unit that moves through the hot path: 64 bytes, one cache
 /// line, parsed once in the reader thread, never allocated per packet.
 struct packet_record {
-  flow_key key;          ///< 40 bytes; for markers, bytes 0-7 hold the second
-  uint32_t hash = 0;     ///< low 32 bits of key.hash(), computed by the reader
-  uint32_t ip_bytes = 0; ///< IP-layer length (IPv4 total length, IPv6 payload + 40)
-  mac_address src_mac;   ///< Ethernet source, or all zero when unknown
-  mac_address dst_mac;   ///< Ethernet destination, or all zero when unknown
+  flow_key key;      ///< 40 bytes; for markers, bytes 0-7 hold the second
+  uint32_t hash = 0; ///< low 32 bits of key.hash(), computed by the reader
+  /// IP-layer bytes (IPv4 total length, IPv6 payload + 40) of the packet,
+  /// or of all `packets` packets for sources that count in bulk.
+  uint32_t ip_bytes = 0;
+  mac_address src_mac; ///< Ethernet source, or all zero when unknown
+  mac_address dst_mac; ///< Ethernet destination, or all zero when unknown
   record_kind kind = record_kind::packet;
   uint8_t flags = 0;
-  uint16_t reserved = 0;
+  /// Packets this record stands for, minus one: 0 for one packet (every
+  /// per-packet source), more for sources that report counts (conntrack
+  /// deltas, the kernel module's per-second records).
+  uint16_t extra_packets = 0;
+
+  /// Packets this record stands for.
+  uint32_t packets() const { return 1u + extra_packets; }
 
   /// Builds an interval marker that closes the interval starting at `second`.
   static packet_record marker(int64_t second) {
