@@ -198,19 +198,22 @@ parse_status parse_ip(const uint8_t* data, size_t caplen, size_t wirelen,
   return st;
 }
 
-parse_status parse_frame(link_type lt, const uint8_t* data, size_t caplen, size_t wirelen,
-                         packet_record& out, parse_extras* extras) {
-  out = packet_record{};
-  if (wirelen < caplen)
-    wirelen = caplen;
-  size_t off = 0;
-  uint16_t ethertype = 0;
+namespace {
+
+// Reads the link-layer header of a frame: the ethertype it carries and where
+// the network header starts, and (when `macs` is given) the Ethernet
+// addresses. False if the frame is too short for its header. Raw IP link
+// types have no header: the ethertype follows from the version nibble.
+bool link_header(link_type lt, const uint8_t* data, size_t caplen, uint16_t& ethertype,
+                 size_t& off, packet_record* macs) {
   switch (lt) {
-  case link_type::ethernet: {
+  case link_type::ethernet:
     if (caplen < 14)
-      return parse_status::malformed;
-    std::memcpy(out.dst_mac.bytes.data(), data, 6);
-    std::memcpy(out.src_mac.bytes.data(), data + 6, 6);
+      return false;
+    if (macs) {
+      std::memcpy(macs->dst_mac.bytes.data(), data, 6);
+      std::memcpy(macs->src_mac.bytes.data(), data + 6, 6);
+    }
     ethertype = rd16(data + 12);
     off = 14;
     for (int i = 0; i < max_vlan_tags &&
@@ -218,51 +221,58 @@ parse_status parse_frame(link_type lt, const uint8_t* data, size_t caplen, size_
                      ethertype == ethertype_qinq_old);
          ++i) {
       if (caplen < off + 4)
-        return parse_status::malformed;
+        return false;
       ethertype = rd16(data + off + 2);
       off += 4;
     }
-    break;
-  }
-  case link_type::linux_sll: {
+    return true;
+  case link_type::linux_sll:
     if (caplen < 16)
-      return parse_status::malformed;
-    uint16_t hatype = rd16(data + 2);
-    uint16_t halen = rd16(data + 4);
-    if (hatype == 1 && halen == 6) // ARPHRD_ETHER: the sender's MAC
-      std::memcpy(out.src_mac.bytes.data(), data + 6, 6);
+      return false;
+    // ARPHRD_ETHER with a 6-byte address: the sender's MAC.
+    if (macs && rd16(data + 2) == 1 && rd16(data + 4) == 6)
+      std::memcpy(macs->src_mac.bytes.data(), data + 6, 6);
     ethertype = rd16(data + 14);
     off = 16;
-    break;
-  }
-  case link_type::linux_sll2: {
+    return true;
+  case link_type::linux_sll2:
     if (caplen < 20)
-      return parse_status::malformed;
+      return false;
+    if (macs && rd16(data + 8) == 1 && data[11] == 6)
+      std::memcpy(macs->src_mac.bytes.data(), data + 12, 6);
     ethertype = rd16(data);
-    uint16_t hatype = rd16(data + 8);
-    uint8_t halen = data[11];
-    if (hatype == 1 && halen == 6)
-      std::memcpy(out.src_mac.bytes.data(), data + 12, 6);
     off = 20;
-    break;
-  }
+    return true;
   case link_type::null_bsd:
-  case link_type::loop: {
-    if (caplen < 4)
-      return parse_status::malformed;
+  case link_type::loop:
     // The family's numeric value differs per OS (AF_INET6 is 10, 24, 28 or
     // 30), so look at the IP version nibble instead.
-    off = 4;
     if (caplen < 5)
-      return parse_status::malformed;
+      return false;
+    off = 4;
     ethertype = (data[4] >> 4) == 6 ? ethertype_ipv6 : ethertype_ipv4;
-    break;
-  }
+    return true;
   case link_type::raw:
   case link_type::ipv4:
   case link_type::ipv6:
-    return parse_ip(data, caplen, wirelen, out, extras);
+    off = 0;
+    ethertype = caplen > 0 && (data[0] >> 4) == 6 ? ethertype_ipv6 : ethertype_ipv4;
+    return true;
   }
+  return false;
+}
+
+} // namespace
+
+parse_status parse_frame(link_type lt, const uint8_t* data, size_t caplen, size_t wirelen,
+                         packet_record& out, parse_extras* extras) {
+  out = packet_record{};
+  if (wirelen < caplen)
+    wirelen = caplen;
+  size_t off = 0;
+  uint16_t ethertype = 0;
+  if (!link_header(lt, data, caplen, ethertype, off, &out))
+    return parse_status::malformed;
   if (ethertype != ethertype_ipv4 && ethertype != ethertype_ipv6)
     return parse_status::not_ip;
   return parse_ip(data + off, caplen - off, wirelen - off, out, extras);
@@ -318,33 +328,8 @@ const char* to_string(link_type t) {
 bool parse_arp(link_type lt, const uint8_t* data, size_t caplen, address_binding& out) {
   size_t off = 0;
   uint16_t ethertype = 0;
-  if (lt == link_type::ethernet) {
-    if (caplen < 14)
-      return false;
-    ethertype = rd16(data + 12);
-    off = 14;
-    for (int i = 0; i < max_vlan_tags &&
-                    (ethertype == ethertype_vlan || ethertype == ethertype_qinq ||
-                     ethertype == ethertype_qinq_old);
-         ++i) {
-      if (caplen < off + 4)
-        return false;
-      ethertype = rd16(data + off + 2);
-      off += 4;
-    }
-  } else if (lt == link_type::linux_sll) {
-    if (caplen < 16)
-      return false;
-    ethertype = rd16(data + 14);
-    off = 16;
-  } else if (lt == link_type::linux_sll2) {
-    if (caplen < 20)
-      return false;
-    ethertype = rd16(data);
-    off = 20;
-  } else {
+  if (!link_header(lt, data, caplen, ethertype, off, nullptr))
     return false;
-  }
   // htype 1 (Ethernet), ptype IPv4, hlen 6, plen 4, then SHA SPA THA TPA.
   if (ethertype != 0x0806 || caplen < off + 28)
     return false;
