@@ -6,6 +6,7 @@ find_package(Threads REQUIRED)
 include(FindCAF) # Debian's CAF 0.17.6 ships no CMake config: CAF::core
 
 pkg_check_modules(LIBMNL REQUIRED IMPORTED_TARGET libmnl)
+pkg_check_modules(LIBNFTNL REQUIRED IMPORTED_TARGET libnftnl)
 pkg_check_modules(LIBPCAP REQUIRED IMPORTED_TARGET libpcap)
 pkg_check_modules(LIBMOSQUITTO REQUIRED IMPORTED_TARGET libmosquitto)
 
