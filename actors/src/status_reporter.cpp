@@ -38,7 +38,8 @@ int64_t now_ms() {
 void complete_round(self_ptr self) {
   auto& st = self->state;
   int64_t t = now_ms();
-  double secs = st.previous_time_ms > 0 ? (t - st.previous_time_ms) / 1000.0 : 0.0;
+  // The first round measures from the start (all counters began at zero).
+  double secs = (t - st.previous_time_ms) / 1000.0;
   auto rate = [&](const std::string& prefix, const std::string& counter) -> double {
     if (secs <= 0)
       return 0.0;
@@ -125,6 +126,7 @@ status_reporter(status_reporter_actor::stateful_pointer<status_reporter_state> s
   st.providers = std::move(providers);
   st.publisher = std::move(publisher);
   st.interval = interval;
+  st.previous_time_ms = now_ms();
   if (interval > 0)
     self->delayed_send(self, std::chrono::seconds(interval), atom::tick::value);
   return {
