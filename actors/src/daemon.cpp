@@ -7,8 +7,11 @@
 #include "spin/actors/node_registry.hpp"
 #include "spin/actors/state_store.hpp"
 #include "spin/actors/status_reporter.hpp"
+#include "spin/runtime/conntrack_source.hpp"
 #include "spin/runtime/log.hpp"
 #include "spin/runtime/neighbour_reader.hpp"
+#include "spin/runtime/nflog_source.hpp"
+#include "spin/runtime/nft_table.hpp"
 #include "spin/runtime/pcap_source.hpp"
 #include "spin/runtime/spin_json.hpp"
 #include "spin/runtime/state_file.hpp"
@@ -46,14 +49,42 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
   size_t cores = std::max(1u, std::thread::hardware_concurrency());
   size_t shards = cfg.shards > 0 ? cfg.shards : cores;
 
+  // Which sources run. Capture files replay on their own; live sources (NFLOG
+  // through spind's nftables table, conntrack) run until spind is stopped.
   std::vector<const source_spec*> pcaps;
+  bool want_nflog = false, want_conntrack = false, automatic = false;
   for (auto& s : cfg.sources) {
-    if (s.type == source_spec::kind::automatic) {
-      SPIN_ERROR("source auto: this version of spind has no live capture source yet; "
-                 "give --source pcap:FILE");
-      return exit_usage;
+    switch (s.type) {
+    case source_spec::kind::pcap:
+      pcaps.push_back(&s);
+      break;
+    case source_spec::kind::nflog:
+      want_nflog = true;
+      break;
+    case source_spec::kind::conntrack:
+      want_conntrack = true;
+      break;
+    case source_spec::kind::automatic:
+      automatic = true;
+      break;
     }
-    pcaps.push_back(&s);
+  }
+  bool live = want_nflog || want_conntrack || automatic;
+  if (live && !pcaps.empty()) {
+    SPIN_ERROR("source: capture files and live sources cannot run together; give either "
+               "pcap:FILE or nflog/conntrack/auto");
+    return exit_usage;
+  }
+  if (automatic) {
+    // The kernel module is not available in this version: conntrack counts the
+    // volume, NFLOG brings the DNS (stock Debian and OpenWRT kernels have both).
+    want_conntrack = true;
+    want_nflog = true;
+  }
+  // Every live plan reads DNS through NFLOG; conntrack alone would name nothing.
+  if (want_conntrack && !want_nflog) {
+    SPIN_NOTICE("source conntrack: adding nflog for DNS answers (nodes need names)");
+    want_nflog = true;
   }
 
   // Declared before the actor system, so they outlive every actor: the system's
@@ -100,7 +131,8 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
   rcfg.table.max_names_per_node = cfg.max_names_per_node;
   rcfg.table.max_flows_per_report = cfg.max_flows_per_report;
   rcfg.shards = static_cast<uint32_t>(shards);
-  rcfg.expect_names = true; // every pcap source sends one side batch per interval
+  // Every pcap and nflog source sends one side batch per interval.
+  rcfg.expect_names = true;
   rcfg.dnsquery_rate = cfg.dnsquery_rate;
   rcfg.dnsquery_repeat_window = cfg.dnsquery_repeat_window;
   // The registry needs the cache (lookups) and the cache the registry (names
@@ -137,6 +169,82 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
       caf::anon_send(dns, atom::side::value, std::move(b));
     };
     sources.push_back(std::make_unique<pcap_source>(o, bridge, &gauge));
+  }
+
+  // Live sources. conntrack first: with `auto`, if it cannot run, NFLOG counts
+  // every packet instead.
+  std::unique_ptr<conntrack_source> conntrack;
+  std::unique_ptr<nflog_source> nflog;
+  std::unique_ptr<nft_table> table;
+  bool nflog_counts = false;
+  // A live source that cannot start ends spind (after a clean shutdown of the
+  // actors below): running without it would report nothing, or no names.
+  bool startup_failed = false;
+  if (want_conntrack) {
+    conntrack_source::options co;
+    co.max_connections = cfg.conntrack_max;
+    conntrack = std::make_unique<conntrack_source>(co, bridge);
+    std::string error;
+    if (!conntrack->start(error)) {
+      if (!automatic) {
+        SPIN_ERROR("source conntrack: %s", error.c_str());
+        startup_failed = true;
+      } else {
+        SPIN_WARN("source auto: conntrack is not usable (%s); NFLOG counts every "
+                  "packet instead",
+                  error.c_str());
+      }
+      conntrack.reset();
+    } else if (automatic) {
+      SPIN_INFO("source auto: conntrack counts the traffic volume, NFLOG brings DNS "
+                "(the spin kernel module is not available in this version)");
+    }
+  }
+  if (want_nflog && !startup_failed) {
+    nflog_counts =
+        cfg.nflog_per_packet == "on" || (cfg.nflog_per_packet == "auto" && !conntrack);
+    nft_table_config tc;
+    tc.name = cfg.nft_table;
+    tc.priority = cfg.nft_priority;
+    tc.dns_group = cfg.nflog_dns_group;
+    tc.dns_snaplen = cfg.nflog_dns_snaplen;
+    tc.per_packet = nflog_counts;
+    tc.packet_group = cfg.nflog_packet_group;
+    tc.packet_snaplen = cfg.nflog_packet_snaplen;
+    tc.lan_interfaces = cfg.lan_interfaces;
+    table = std::make_unique<nft_table>(tc);
+    std::string error;
+    if (!table->install(error)) {
+      SPIN_ERROR("nftables: cannot set up table inet %s: %s", cfg.nft_table.c_str(),
+                 error.c_str());
+      table.reset();
+      startup_failed = true;
+    }
+  }
+  if (want_nflog && !startup_failed) {
+    SPIN_INFO("nftables: table inet %s installed (DNS to NFLOG group %u%s)",
+              cfg.nft_table.c_str(), cfg.nflog_dns_group,
+              nflog_counts ? (", every other packet to group " +
+                              std::to_string(cfg.nflog_packet_group))
+                                 .c_str()
+                           : "");
+    nflog_source::options no;
+    no.groups.push_back({cfg.nflog_dns_group, cfg.nflog_dns_snaplen, nflog_counts});
+    if (nflog_counts)
+      no.groups.push_back({cfg.nflog_packet_group, cfg.nflog_packet_snaplen, true});
+    no.dns_response_repeat_us = static_cast<int64_t>(cfg.dns_ttl_min) * 1000000 / 3;
+    no.dns_query_repeat_us = cfg.dnsquery_repeat_window * 1000000;
+    no.rcvbuf = cfg.nflog_rcvbuf;
+    no.on_side = [dns](side_batch_ptr b) {
+      caf::anon_send(dns, atom::side::value, std::move(b));
+    };
+    nflog = std::make_unique<nflog_source>(no, bridge);
+    std::string error;
+    if (!nflog->start(error)) {
+      SPIN_ERROR("source nflog: %s", error.c_str());
+      nflog.reset();
+      startup_failed = true;
+    }
   }
 
   // Device names from the DHCP server's files.
@@ -184,11 +292,16 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
       return r;
     });
   }
+  if (nflog)
+    providers.push_back([src = nflog.get()] { return src->status(); });
+  if (conntrack)
+    providers.push_back([src = conntrack.get()] { return src->status(); });
   auto reporter =
       sys.spawn(status_reporter, polled, providers, publisher, cfg.stat_interval);
 
+  size_t n_sources = sources.size() + (nflog ? 1 : 0) + (conntrack ? 1 : 0);
   SPIN_INFO("spind started: %zu shard%s, %zu source%s, broker %s:%u", shards,
-            shards == 1 ? "" : "s", sources.size(), sources.size() == 1 ? "" : "s",
+            shards == 1 ? "" : "s", n_sources, n_sources == 1 ? "" : "s",
             cfg.mqtt.host.c_str(), cfg.mqtt.port);
 
   // More than one source would end the stream more than once; the shards
@@ -201,10 +314,10 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
         sources_failed.fetch_add(1);
     });
 
-  int code = exit_ok;
+  int code = startup_failed ? exit_source_failed : exit_ok;
   bool finished = false;
   uint64_t published = 0, dropped = 0;
-  while (!finished && !stop.load()) {
+  while (!startup_failed && !finished && !stop.load()) {
     self->receive(
         [&](atom::done, uint64_t p, uint64_t d) {
           finished = true;
@@ -228,12 +341,24 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
       code = exit_source_failed;
     else if (dropped > 0 && cfg.replay == replay_mode::fast)
       code = exit_unpublished;
-  } else {
+  } else if (!startup_failed) {
     SPIN_INFO("stopping on request");
   }
 
   for (auto& s : sources)
     s->stop();
+  if (nflog)
+    nflog->stop();
+  if (conntrack)
+    conntrack->stop();
+  if (table) {
+    std::string error;
+    if (table->remove(error))
+      SPIN_INFO("nftables: table inet %s removed", cfg.nft_table.c_str());
+    else
+      SPIN_ERROR("nftables: cannot remove table inet %s: %s", cfg.nft_table.c_str(),
+                 error.c_str());
+  }
   neighbours.stop();
   // Whatever the user changed last is on disk before we go.
   self->request(store, std::chrono::seconds(10), atom::flush::value)

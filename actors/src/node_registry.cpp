@@ -290,8 +290,12 @@ node_registry(node_registry_actor::stateful_pointer<node_registry_state> self,
       },
       [=](atom::neighbours, neighbour_events_ptr& events) {
         auto& st = self->state;
-        for (auto& e : *events)
-          st.table->apply_binding(e.address, e.mac, e.present, st.last_second);
+        for (auto& e : *events) {
+          if (e.local)
+            st.table->set_local_address(e.address, e.present);
+          else
+            st.table->apply_binding(e.address, e.mac, e.present, st.last_second);
+        }
       },
       [=](atom::command, const std::string& name,
           const std::string& argument) -> caf::typed_response_promise<std::string> {
@@ -338,6 +342,7 @@ node_registry(node_registry_actor::stateful_pointer<node_registry_state> self,
             {"dns_answers", static_cast<int64_t>(c.dns_answers)},
             {"dns_queries", static_cast<int64_t>(c.dns_queries)},
             {"bindings", static_cast<int64_t>(c.bindings)},
+            {"ignored_packets", static_cast<int64_t>(c.ignored_packets)},
             {"lookups", static_cast<int64_t>(st.lookups)},
             {"dnsqueries_published", static_cast<int64_t>(st.dnsqueries_published)},
             {"dnsqueries_suppressed", static_cast<int64_t>(st.dnsqueries_suppressed)},

@@ -94,10 +94,11 @@ const char* kind_name(option_kind k) {
 // SPIN 1.0 names that have no spind meaning (yet). Files that set them keep
 // working; spind says once that they are not used.
 constexpr sv legacy_unused[] = {
-    "pubsub_websocket_host",    "pubsub_websocket_port", "pubsub_run_mosquitto",
-    "pubsub_run_password_file", "iptable_queue_dns",     "iptable_queue_block",
-    "spinweb_interfaces",       "spinweb_port",          "spinweb_tls_certificate_file",
-    "spinweb_tls_key_file",     "spinweb_password_file",
+    "pubsub_websocket_host", "pubsub_websocket_port",
+    "pubsub_run_mosquitto",  "pubsub_run_password_file",
+    "iptable_queue_block",   "spinweb_interfaces",
+    "spinweb_port",          "spinweb_tls_certificate_file",
+    "spinweb_tls_key_file",  "spinweb_password_file",
 };
 
 } // namespace
@@ -107,12 +108,11 @@ const std::vector<option_spec>& option_specs() {
       {"source",
        option_kind::list,
        "auto",
-       "Where traffic comes from: pcap:FILE replays a capture file (pcap or pcapng). "
-       "auto "
-       "will pick the best live source the kernel offers; this version has no live "
-       "source "
-       "yet, so auto stops with a message. Several sources are separated by commas (or "
-       "given as UCI list entries).",
+       "Where traffic comes from: nflog (packets through NFLOG groups of spind's own "
+       "nftables table), conntrack (per-connection counters, for volume; with nflog for "
+       "DNS), pcap:FILE (a capture file, pcap or pcapng), or auto (conntrack for volume "
+       "plus nflog for DNS when conntrack is available, else nflog per packet). Several "
+       "sources are separated by commas (or given as UCI list entries).",
        {}},
       {"replay",
        option_kind::text,
@@ -261,6 +261,76 @@ const std::vector<option_spec>& option_specs() {
        "262144",
        "Records (64 bytes each) a shard's queue holds before a capture file waits or a "
        "live source drops.",
+       {},
+       1024,
+       100000000},
+      {"nflog_dns_group",
+       option_kind::integer,
+       "1",
+       "NFLOG group spind's nftables table sends DNS packets to (UDP and TCP port 53, "
+       "both directions).",
+       {"iptable_queue_dns"},
+       0,
+       65535},
+      {"nflog_packet_group",
+       option_kind::integer,
+       "3",
+       "NFLOG group for every other packet, when nflog counts traffic per packet.",
+       {},
+       0,
+       65535},
+      {"nflog_per_packet",
+       option_kind::text,
+       "auto",
+       "Whether nflog counts traffic packet by packet: on, off (DNS only), or auto (on "
+       "unless conntrack counts the volume).",
+       {}},
+      {"nflog_dns_snaplen",
+       option_kind::integer,
+       "4096",
+       "Bytes of each DNS packet copied to spind (enough for answers with EDNS).",
+       {},
+       64,
+       65535},
+      {"nflog_packet_snaplen",
+       option_kind::integer,
+       "128",
+       "Bytes of every other packet copied to spind (IP and transport headers).",
+       {},
+       64,
+       65535},
+      {"nflog_rcvbuf",
+       option_kind::integer,
+       "8388608",
+       "Receive buffer of the NFLOG socket in bytes (set with SO_RCVBUFFORCE; a small "
+       "one "
+       "loses packets under load, which spind counts).",
+       {},
+       65536,
+       1073741824},
+      {"nft_table",
+       option_kind::text,
+       "spin",
+       "Name of spind's own nftables table (family inet); spind creates it at start and "
+       "deletes it at stop, and touches nothing else.",
+       {}},
+      {"nft_priority",
+       option_kind::integer,
+       "-10",
+       "Priority of the base chains (forward, input, output) of spind's table.",
+       {},
+       -1000,
+       1000},
+      {"lan_interfaces",
+       option_kind::list,
+       "",
+       "Interfaces on the LAN side (e.g. br-lan); per-packet logging is limited to "
+       "packets entering or leaving them. Empty: all interfaces.",
+       {}},
+      {"conntrack_max",
+       option_kind::integer,
+       "262144",
+       "Most connections whose counters the conntrack source follows.",
        {},
        1024,
        100000000},
@@ -682,12 +752,18 @@ parse_outcome build_config(const option_map& options, spind_config& out) {
     } else if (word.rfind("pcap:", 0) == 0 && word.size() > 5) {
       s.type = source_spec::kind::pcap;
       s.file = word.substr(5);
-    } else if (word == "nflog" || word == "conntrack" || word == "kmod") {
-      b.fail("source",
-             "'" + word + "' is not available in this version of spind (use pcap:FILE)");
+    } else if (word == "nflog") {
+      s.type = source_spec::kind::nflog;
+    } else if (word == "conntrack") {
+      s.type = source_spec::kind::conntrack;
+    } else if (word == "kmod") {
+      b.fail("source", "'kmod' (the spin kernel module) is not available in this "
+                       "version of spind; use nflog, conntrack or auto");
       return res;
     } else {
-      b.fail("source", "'" + word + "' is not a source (expected auto or pcap:FILE)");
+      b.fail("source",
+             "'" + word +
+                 "' is not a source (expected auto, nflog, conntrack or pcap:FILE)");
       return res;
     }
     out.sources.push_back(std::move(s));
@@ -752,6 +828,28 @@ parse_outcome build_config(const option_map& options, spind_config& out) {
   out.max_flows_per_interval = static_cast<size_t>(b.integer("max_flows_per_interval"));
   out.max_flows_per_report = static_cast<size_t>(b.integer("max_flows_per_report"));
   out.queue_capacity = static_cast<size_t>(b.integer("queue_capacity"));
+  out.nflog_dns_group = static_cast<uint16_t>(b.integer("nflog_dns_group"));
+  out.nflog_packet_group = static_cast<uint16_t>(b.integer("nflog_packet_group"));
+  auto pp = b.raw("nflog_per_packet");
+  if (pp == "auto" || pp == "on" || pp == "off")
+    out.nflog_per_packet = pp;
+  else
+    b.fail("nflog_per_packet", "'" + pp + "' is not one of auto, on, off");
+  if (out.nflog_dns_group == out.nflog_packet_group)
+    b.fail("nflog_packet_group", "must differ from nflog_dns_group");
+  out.nflog_dns_snaplen = static_cast<uint32_t>(b.integer("nflog_dns_snaplen"));
+  out.nflog_packet_snaplen = static_cast<uint32_t>(b.integer("nflog_packet_snaplen"));
+  out.nflog_rcvbuf = static_cast<size_t>(b.integer("nflog_rcvbuf"));
+  out.nft_table = b.raw("nft_table");
+  if (out.nft_table.empty() || out.nft_table.size() > 64)
+    b.fail("nft_table", "must be 1 to 64 characters");
+  out.nft_priority = static_cast<int>(b.integer("nft_priority"));
+  for (auto& w : split_words(b.raw("lan_interfaces"))) {
+    if (w.size() > 15)
+      b.fail("lan_interfaces", "'" + w + "' is longer than an interface name can be");
+    out.lan_interfaces.push_back(w);
+  }
+  out.conntrack_max = static_cast<size_t>(b.integer("conntrack_max"));
   out.max_names_per_node = static_cast<size_t>(b.integer("max_names_per_node"));
   out.dns_ttl_min = static_cast<uint32_t>(b.integer("dns_ttl_min"));
   out.dns_ttl_max = static_cast<uint32_t>(b.integer("dns_ttl_max"));

@@ -4,6 +4,7 @@
 
 #include <libmnl/libmnl.h>
 
+#include <linux/if_addr.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <sys/eventfd.h>
@@ -36,8 +37,50 @@ struct parse_ctx {
   std::vector<neighbour_event>* out;
 };
 
+int addr_attr_cb(const struct nlattr* attr, void* data) {
+  auto** tb = static_cast<const struct nlattr**>(data);
+  int type = mnl_attr_get_type(attr);
+  if (mnl_attr_type_valid(attr, IFA_MAX) < 0)
+    return MNL_CB_OK;
+  if ((type == IFA_ADDRESS || type == IFA_LOCAL) &&
+      mnl_attr_validate(attr, MNL_TYPE_BINARY) < 0)
+    return MNL_CB_OK;
+  tb[type] = attr;
+  return MNL_CB_OK;
+}
+
+// RTM_NEWADDR / RTM_DELADDR: one of this machine's own addresses.
+int addr_msg(const struct nlmsghdr* nlh, parse_ctx* ctx) {
+  if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifaddrmsg)))
+    return MNL_CB_OK;
+  auto* ifa = static_cast<const struct ifaddrmsg*>(mnl_nlmsg_get_payload(nlh));
+  const struct nlattr* tb[IFA_MAX + 1] = {};
+  if (mnl_attr_parse(nlh, sizeof(*ifa), addr_attr_cb, tb) < 0)
+    return MNL_CB_OK;
+  // IFA_LOCAL is the local address on point-to-point links, else IFA_ADDRESS.
+  const struct nlattr* a = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+  if (!a)
+    return MNL_CB_OK;
+  neighbour_event ev;
+  auto len = mnl_attr_get_payload_len(a);
+  auto* p = static_cast<const uint8_t*>(mnl_attr_get_payload(a));
+  if (ifa->ifa_family == AF_INET && len == 4)
+    ev.address = ip_address::v4(p);
+  else if (ifa->ifa_family == AF_INET6 && len == 16)
+    ev.address = ip_address::v6(p);
+  else
+    return MNL_CB_OK;
+  ev.ifindex = static_cast<int>(ifa->ifa_index);
+  ev.local = true;
+  ev.present = nlh->nlmsg_type == RTM_NEWADDR;
+  ctx->out->push_back(ev);
+  return MNL_CB_OK;
+}
+
 int neigh_msg_cb(const struct nlmsghdr* nlh, void* data) {
   auto* ctx = static_cast<parse_ctx*>(data);
+  if (nlh->nlmsg_type == RTM_NEWADDR || nlh->nlmsg_type == RTM_DELADDR)
+    return addr_msg(nlh, ctx);
   if (nlh->nlmsg_type != RTM_NEWNEIGH && nlh->nlmsg_type != RTM_DELNEIGH)
     return MNL_CB_OK;
   if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(struct ndmsg)))
@@ -70,15 +113,21 @@ neighbour_reader::~neighbour_reader() {
   stop();
 }
 
-bool neighbour_reader::request_dump() {
+bool neighbour_reader::request_dump(int type) {
   alignas(struct nlmsghdr) char buf[256]; // a dump request is 28 bytes
   struct nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
-  nlh->nlmsg_type = RTM_GETNEIGH;
+  nlh->nlmsg_type = static_cast<uint16_t>(type);
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   nlh->nlmsg_seq = ++seq_;
-  auto* nd =
-      static_cast<struct ndmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(struct ndmsg)));
-  nd->ndm_family = AF_UNSPEC;
+  if (type == RTM_GETNEIGH) {
+    auto* nd =
+        static_cast<struct ndmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(struct ndmsg)));
+    nd->ndm_family = AF_UNSPEC;
+  } else {
+    auto* ifa = static_cast<struct ifaddrmsg*>(
+        mnl_nlmsg_put_extra_header(nlh, sizeof(struct ifaddrmsg)));
+    ifa->ifa_family = AF_UNSPEC;
+  }
   if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0)
     return false;
   dumps_.fetch_add(1);
@@ -92,7 +141,7 @@ bool neighbour_reader::start(callback cb, std::string& error) {
     error = std::string{"cannot open an rtnetlink socket: "} + std::strerror(errno);
     return false;
   }
-  unsigned groups = RTMGRP_NEIGH;
+  unsigned groups = RTMGRP_NEIGH | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
   if (mnl_socket_bind(nl_, groups, MNL_SOCKET_AUTOPID) < 0) {
     error = std::string{"cannot subscribe to neighbour events: "} + std::strerror(errno);
     mnl_socket_close(nl_);
@@ -101,7 +150,8 @@ bool neighbour_reader::start(callback cb, std::string& error) {
   }
   int rcvbuf = 1 << 20;
   mnl_socket_setsockopt(nl_, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-  if (!request_dump()) {
+  address_dump_pending_ = true; // after the neighbour dump
+  if (!request_dump(RTM_GETNEIGH)) {
     error = std::string{"cannot dump the neighbour table: "} + std::strerror(errno);
     mnl_socket_close(nl_);
     nl_ = nullptr;
@@ -130,7 +180,8 @@ void neighbour_reader::run() {
       if (errno == ENOBUFS) {
         // Notifications were lost: the table may be stale, read it again.
         overruns_.fetch_add(1);
-        request_dump();
+        address_dump_pending_ = true;
+        request_dump(RTM_GETNEIGH);
         continue;
       }
       if (errno == EINTR || errno == EAGAIN)
@@ -145,6 +196,11 @@ void neighbour_reader::run() {
     int rc = mnl_cb_run(buf.data(), static_cast<size_t>(n), 0, 0, neigh_msg_cb, &ctx);
     if (rc == MNL_CB_ERROR)
       errors_.fetch_add(1);
+    if (rc == MNL_CB_STOP && address_dump_pending_) {
+      // The neighbour dump is complete (NLMSG_DONE): now the addresses.
+      address_dump_pending_ = false;
+      request_dump(RTM_GETADDR);
+    }
     if (!events.empty()) {
       events_.fetch_add(events.size());
       cb_(std::move(events));

@@ -308,6 +308,9 @@ interval_report_ptr node_table::build_report(int64_t second,
     if (!b)
       continue;
     for (auto& f : b->flows) {
+      if (!local_addresses_.empty() &&
+          (local_addresses_.count(f.key.src) || local_addresses_.count(f.key.dst)))
+        continue;
       if (!f.src_mac.empty())
         node_of(f.key.src, f.src_mac);
       if (!f.dst_mac.empty())
@@ -325,6 +328,11 @@ interval_report_ptr node_table::build_report(int64_t second,
     report->overflow_packets += b->overflow_packets;
     for (auto& f : b->flows) {
       ++stats_.flows_in;
+      if (!local_addresses_.empty() &&
+          (local_addresses_.count(f.key.src) || local_addresses_.count(f.key.dst))) {
+        stats_.ignored_packets += f.packets; // the router's own traffic
+        continue;
+      }
       report->total_count += f.packets;
       report->total_size += f.bytes;
       flow_group g;
@@ -558,6 +566,13 @@ void node_table::apply_binding(const ip_address& ip, const mac_address& mac, boo
   }
   neighbours_[ip] = mac;
   resolve(ip, mac, now);
+}
+
+void node_table::set_local_address(const ip_address& ip, bool present) {
+  if (present)
+    local_addresses_.insert(ip);
+  else
+    local_addresses_.erase(ip);
 }
 
 void node_table::set_dhcp_names(const std::map<mac_address, std::string>& by_mac,

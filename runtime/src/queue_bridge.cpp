@@ -49,23 +49,41 @@ void queue_producer::flush_shard(size_t s) {
   auto& q = *bridge_.shards_[s];
   size_t n = b.size;
   b.size = 0;
+  packet_record* first = b.records.get();
   auto cap = static_cast<int64_t>(bridge_.capacity());
-  if (q.pending.load(std::memory_order_acquire) + static_cast<int64_t>(n) > cap) {
-    if (policy_ == full_policy::drop) {
-      dropped_.fetch_add(n, std::memory_order_relaxed);
-      return;
-    }
-    waits_.fetch_add(1, std::memory_order_relaxed);
-    // Capture files must not lose records: wait for the shard to catch up.
-    while (q.pending.load(std::memory_order_acquire) + static_cast<int64_t>(n) > cap) {
-      if (cancelled_.load(std::memory_order_acquire)) {
-        dropped_.fetch_add(n, std::memory_order_relaxed);
+  auto over = [&] {
+    return q.pending.load(std::memory_order_acquire) + static_cast<int64_t>(n) > cap;
+  };
+  if (over()) {
+    // Control records (interval markers, end of stream) always go through:
+    // losing one would merge two seconds or never finish. Only a batch's
+    // packet records are dropped.
+    bool control_last = n > 0 && first[n - 1].kind != record_kind::packet;
+    if (policy_ == full_policy::drop || cancelled_.load(std::memory_order_acquire)) {
+      size_t lost = control_last ? n - 1 : n;
+      dropped_.fetch_add(lost, std::memory_order_relaxed);
+      if (!control_last)
         return;
+      first += lost;
+      n = 1;
+    } else {
+      waits_.fetch_add(1, std::memory_order_relaxed);
+      // Capture files must not lose records: wait for the shard to catch up.
+      while (over()) {
+        if (cancelled_.load(std::memory_order_acquire)) {
+          size_t lost = control_last ? n - 1 : n;
+          dropped_.fetch_add(lost, std::memory_order_relaxed);
+          if (!control_last)
+            return;
+          first += lost;
+          n = 1;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
       }
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
   }
-  if (!q.queue.enqueue_bulk(*b.token, b.records.get(), n)) {
+  if (!q.queue.enqueue_bulk(*b.token, first, n)) {
     dropped_.fetch_add(n, std::memory_order_relaxed); // out of memory
     return;
   }

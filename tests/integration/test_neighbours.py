@@ -54,6 +54,17 @@ def test_neighbours_appear_and_go():
             wait_for(lambda: "ready" in lines, 10, "the reader to start")
             wait_for(lambda: "+ 10.77.0.2 02:00:00:00:00:02" in " ".join(lines), 5,
                      "the entry from the initial dump")
+            # The machine's own addresses come from the address dump.
+            wait_for(lambda: any(l.startswith("+ local 10.77.0.1 ") for l in lines), 5,
+                     "the namespace's own IPv4 address")
+            wait_for(lambda: any(l.startswith("+ local fd77::1 ") for l in lines), 5,
+                     "the namespace's own IPv6 address")
+            ip("-n", ns.name, "addr", "add", "10.78.0.1/24", "dev", "veth0")
+            wait_for(lambda: any(l.startswith("+ local 10.78.0.1 ") for l in lines), 5,
+                     "an address added later")
+            ip("-n", ns.name, "addr", "del", "10.78.0.1/24", "dev", "veth0")
+            wait_for(lambda: any(l.startswith("- local 10.78.0.1 ") for l in lines), 5,
+                     "the address removed")
             ip("-n", ns.name, "neigh", "add", "fd77::3", "lladdr", "02:00:00:00:00:03",
                "dev", "veth0", "nud", "reachable")
             wait_for(lambda: any(l.startswith("+ fd77::3 02:00:00:00:00:03") for l in lines),

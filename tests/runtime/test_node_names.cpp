@@ -209,3 +209,23 @@ TEST_CASE("user names win over DHCP names, by MAC for devices", "[names]") {
   REQUIRE(t.set_user_name(dev, ""));
   CHECK(t.snapshot(dev)->name == "thermo-2");
 }
+
+TEST_CASE("the router's own addresses are left out of reports", "[names]") {
+  node_table t{opts()};
+  t.set_local_address(ip("192.168.1.1"), true);
+  node_events ev;
+  auto r =
+      t.build_report(100,
+                     {one_flow(100, "192.168.1.2", "192.168.1.1", "aa:bb:cc:00:00:01"),
+                      one_flow(100, "192.168.1.2", "198.51.100.1", "aa:bb:cc:00:00:01")},
+                     ev);
+  REQUIRE(r->flows.size() == 1);
+  CHECK(r->total_count == 1);
+  CHECK(t.stats().ignored_packets == 1);
+  CHECK_FALSE(t.find_ip(ip("192.168.1.1")));
+  // Gone from the machine: counted again.
+  t.set_local_address(ip("192.168.1.1"), false);
+  auto r2 = t.build_report(
+      101, {one_flow(101, "192.168.1.2", "192.168.1.1", "aa:bb:cc:00:00:01")}, ev);
+  CHECK(r2->total_count == 1);
+}

@@ -73,6 +73,23 @@ TEST_CASE("the drop policy drops whole batches when a queue is full", "[queue_br
   CHECK(prod.dropped() == 1024);
 }
 
+TEST_CASE("a full queue never loses an interval marker", "[queue_bridge]") {
+  queue_bridge bridge{1, 1024};
+  queue_producer prod{bridge, queue_producer::full_policy::drop, 256};
+  for (uint32_t i = 0; i < 1024; ++i)
+    prod.push(numbered(i, 0));
+  prod.push(numbered(5000, 0)); // no room: will be dropped
+  prod.broadcast(packet_record::marker(77));
+  CHECK(prod.dropped() == 1);
+  CHECK(bridge.depth(0) == 1025); // the marker went in over the bound
+  auto tok = bridge.consumer_token(0);
+  std::vector<packet_record> buf(2048);
+  size_t n = bridge.try_dequeue(0, tok, buf.data(), buf.size());
+  REQUIRE(n == 1025);
+  CHECK(buf[n - 1].kind == record_kind::interval_end);
+  CHECK(buf[n - 1].marker_second() == 77);
+}
+
 TEST_CASE("a concurrent producer and consumer lose nothing and never stall",
           "[queue_bridge]") {
   queue_bridge bridge{1, 4096};

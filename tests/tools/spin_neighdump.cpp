@@ -17,7 +17,10 @@ int main() {
       [&](std::vector<spin::neighbour_event> events) {
         std::lock_guard<std::mutex> guard{out};
         for (auto& e : events) {
-          if (e.present)
+          if (e.local)
+            std::printf("%s local %s %d\n", e.present ? "+" : "-",
+                        e.address.to_string().c_str(), e.ifindex);
+          else if (e.present)
             std::printf("+ %s %s %d\n", e.address.to_string().c_str(),
                         e.mac.to_string().c_str(), e.ifindex);
           else

@@ -106,7 +106,7 @@ enum class replay_mode {
 
 /// One configured traffic source.
 struct source_spec {
-  enum class kind { automatic, pcap } type = kind::automatic;
+  enum class kind { automatic, pcap, nflog, conntrack } type = kind::automatic;
   std::string file; ///< for pcap
 };
 
@@ -142,6 +142,16 @@ struct spind_config {
   size_t max_flows_per_interval = 262144;
   size_t max_flows_per_report = 2000;
   size_t queue_capacity = 262144;
+  uint16_t nflog_dns_group = 1;
+  uint16_t nflog_packet_group = 3;
+  std::string nflog_per_packet = "auto"; ///< auto, on, off
+  uint32_t nflog_dns_snaplen = 4096;
+  uint32_t nflog_packet_snaplen = 128;
+  size_t nflog_rcvbuf = 8u << 20;
+  std::string nft_table = "spin";
+  int nft_priority = -10;
+  std::vector<std::string> lan_interfaces;
+  size_t conntrack_max = 262144;
   size_t max_names_per_node = 16;
   uint32_t dns_ttl_min = 60;
   uint32_t dns_ttl_max = 86400;

@@ -19,14 +19,18 @@ struct neighbour_event {
   mac_address mac; ///< empty when the entry has no (valid) link-layer address
   int ifindex = 0;
   bool present = true; ///< false: the entry is gone or no longer usable
+  /// True: `address` is one of this machine's own addresses (RTM_NEWADDR /
+  /// RTM_DELADDR), not a neighbour; `mac` is then empty.
+  bool local = false;
 };
 
 /// Reads IP -> MAC from the kernel over rtnetlink with libmnl: an initial
 /// RTM_GETNEIGH dump, then RTM_NEWNEIGH / RTM_DELNEIGH notifications, in its
-/// own thread. Never runs `ip neigh`. Entries in state FAILED or INCOMPLETE,
-/// and entries without a link-layer address, are reported as not present.
-/// If the notifications overflow the socket (ENOBUFS), the reader counts it
-/// and dumps the whole table again.
+/// own thread; and the machine's own addresses the same way (RTM_GETADDR,
+/// RTM_NEWADDR / RTM_DELADDR; events with `local` set). Never runs `ip`.
+/// Neighbour entries in state FAILED or INCOMPLETE, and entries without a
+/// link-layer address, are reported as not present. If the notifications
+/// overflow the socket (ENOBUFS), the reader counts it and dumps again.
 class neighbour_reader {
 public:
   /// Receives batches of events (one batch per netlink read), in the reader
@@ -57,13 +61,16 @@ public:
 
 private:
   void run();
-  bool request_dump();
+  bool request_dump(int type);
 
   ::mnl_socket* nl_ = nullptr;
   int stop_fd_ = -1;
   callback cb_;
   std::thread thread_;
   unsigned seq_ = 0;
+  /// The neighbour dump is answered; the address dump is to be requested
+  /// (one dump at a time per netlink socket).
+  bool address_dump_pending_ = false;
   std::atomic<uint64_t> events_{0};
   std::atomic<uint64_t> dumps_{0};
   std::atomic<uint64_t> overruns_{0};

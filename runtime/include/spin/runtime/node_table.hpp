@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -90,6 +91,7 @@ public:
     uint64_t dns_answers = 0;
     uint64_t dns_queries = 0;
     uint64_t bindings = 0;
+    uint64_t ignored_packets = 0;
     uint64_t reports = 0;
     uint64_t flows_in = 0;
     uint64_t flows_folded = 0;
@@ -125,6 +127,11 @@ public:
   /// address uses it to find the device.
   void apply_binding(const ip_address& ip, const mac_address& mac, bool present,
                      int64_t now);
+
+  /// One of this machine's own addresses appeared (`present`) or went. Traffic
+  /// to or from them is left out of reports (SPIN's default ignore list: the
+  /// router's own traffic), counted in ignored_packets.
+  void set_local_address(const ip_address& ip, bool present);
 
   /// Names from the DHCP server (leases, static hosts): a device's `name`
   /// unless the user named it.
@@ -212,6 +219,7 @@ private:
   std::unordered_map<mac_address, node_id> by_mac_;
   std::unordered_map<std::string, node_id> by_name_;
   std::unordered_map<ip_address, mac_address> neighbours_;
+  std::unordered_set<ip_address> local_addresses_;
   std::map<mac_address, std::string> dhcp_by_mac_;
   std::map<ip_address, std::string> dhcp_by_ip_;
   std::map<mac_address, std::string> user_by_mac_;
