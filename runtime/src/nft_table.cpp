@@ -5,6 +5,7 @@
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
+#include <libnftnl/set.h>
 #include <libnftnl/table.h>
 
 #include <arpa/inet.h> // first: glibc's netinet/in.h must precede linux/in.h
@@ -20,9 +21,12 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <iterator>
 #include <memory>
 #include <poll.h>
+#include <string>
 #include <utility>
+#include <vector>
 
 // The rules, in the words `nft` uses (and the expressions it writes for them,
 // as `nft --debug=netlink` shows):
@@ -38,6 +42,32 @@
 // `meta l4proto` (not the IPv4 protocol field) is what the inet family needs:
 // it is the transport protocol for IPv4 and IPv6 alike, after any IPv6
 // extension headers.
+//
+// The enforcement rules (`enforce`), first in every base chain:
+//
+//   ip saddr @allow4 accept
+//     [ meta load nfproto => reg 1 ] [ cmp eq reg 1 0x02 ]
+//     [ payload load 4b @ network header + 12 => reg 1 ]
+//     [ lookup reg 1 set allow4 ] [ immediate reg 0 accept ]
+//   (daddr: offset 16; ip6: nfproto 0x0a, 16 bytes at offset 8 or 24)
+//   ip saddr @block4 limit rate R/second burst B packets log group G ...
+//     [ ... lookup reg 1 set block4 ] [ limit rate R/second burst B type
+//     packets flags 0x0 ] [ log group G snaplen S qthreshold Q ]
+//   ip saddr @block4 drop
+//     [ ... lookup reg 1 set block4 ] [ immediate reg 0 drop ]
+//   ip saddr . ip daddr @pair4 drop
+//     [ meta load nfproto => reg 1 ] [ cmp eq reg 1 0x02 ]
+//     [ payload load 4b @ network header + 12 => reg 1 ]
+//     [ payload load 4b @ network header + 16 => reg 9 ]
+//     [ lookup reg 1 set pair4 ] [ immediate reg 0 drop ]
+//   ip6 saddr . ip6 daddr @pair6 drop
+//     [ ... payload load 16b @ network header + 8 => reg 1 ]
+//     [ payload load 16b @ network header + 24 => reg 2 ] [ lookup reg 1 ... ]
+//
+// A concatenation is laid out in consecutive registers: the second IPv4
+// address goes to the 32-bit register right after the first (reg 9, i.e.
+// NFT_REG32_01, the second word of reg 1), the second IPv6 address to reg 2.
+// The lookup then reads key_len bytes from reg 1 on.
 
 namespace spin {
 
@@ -53,6 +83,18 @@ constexpr int answer_timeout_ms = 5000;
 /// expressions) is a few hundred bytes.
 constexpr size_t max_message_size = 8192;
 
+/// Set elements per NEWSETELEM/DELSETELEM message. The elements of a message
+/// are one nested attribute, whose length is a 16-bit field: 1024 of the
+/// largest element (a pair of IPv6 addresses: element nest, key nest and a
+/// 32-byte value, 44 bytes) make 45 KiB, safely below 64 KiB.
+constexpr size_t elements_per_message = 1024;
+constexpr size_t max_element_size = 4 + 4 + 4 + 32;
+static_assert(elements_per_message * max_element_size + 64 < 65535,
+              "the element list must fit a 16-bit attribute length");
+/// Room reserved for one element message while libnftnl writes it.
+constexpr size_t max_element_message_size =
+    elements_per_message * max_element_size + 1024;
+
 struct table_deleter {
   void operator()(nftnl_table* t) const { nftnl_table_free(t); }
 };
@@ -62,9 +104,13 @@ struct chain_deleter {
 struct rule_deleter {
   void operator()(nftnl_rule* r) const { nftnl_rule_free(r); }
 };
+struct set_deleter {
+  void operator()(nftnl_set* s) const { nftnl_set_free(s); }
+};
 using table_ptr = std::unique_ptr<nftnl_table, table_deleter>;
 using chain_ptr = std::unique_ptr<nftnl_chain, chain_deleter>;
 using rule_ptr = std::unique_ptr<nftnl_rule, rule_deleter>;
+using set_ptr = std::unique_ptr<nftnl_set, set_deleter>;
 
 std::string table_text(const nft_table_config& cfg) {
   return "table inet " + cfg.name;
@@ -88,12 +134,31 @@ const char* errno_hint(int err) {
   }
 }
 
-std::string describe_errno(int err) {
+/// strerror and a hint; `enoent` replaces the hint for ENOENT where it means
+/// something more specific (an element or a set that is not there).
+std::string describe_errno(int err, const char* enoent = nullptr) {
   std::string text = std::strerror(err);
-  if (const char* hint = errno_hint(err))
+  const char* hint = err == ENOENT && enoent ? enoent : errno_hint(err);
+  if (hint)
     text += std::string{"; "} + hint;
   return text;
 }
+
+/// What one message of a batch is, for error messages.
+struct batch_entry {
+  /// "adding rule '...' in chain forward", "deleting 3 elements from set
+  /// block4".
+  std::string what;
+  /// Where the message starts in the batch buffer.
+  size_t offset = 0;
+  /// For element messages: one description per element, in the order of the
+  /// nested NFTA_SET_ELEM_LIST_ELEMENTS attributes ("deleting element
+  /// 192.0.2.1 from set block4"), so the kernel's pointer to the failed
+  /// attribute names the element.
+  std::vector<std::string> items;
+  /// What ENOENT means for this message, if more specific than the default.
+  const char* enoent = nullptr;
+};
 
 /// One nf_tables batch under construction: NFNL_MSG_BATCH_BEGIN, the object
 /// messages, NFNL_MSG_BATCH_END, in one contiguous buffer that grows as
@@ -103,25 +168,34 @@ class batch_builder {
 public:
   explicit batch_builder(uint32_t seq) : seq_(seq) {
     begin_seq_ = seq_++;
-    nftnl_batch_begin(reserve(), begin_seq_);
+    nftnl_batch_begin(reserve(max_message_size), begin_seq_);
     commit();
   }
 
   /// Appends one object message of `type` (NFT_MSG_*); `build(nlh)` adds the
-  /// payload.
+  /// payload, at most `room` bytes in all.
   template <typename Build>
-  void add(uint16_t type, uint16_t flags, std::string what, Build&& build) {
+  void add(uint16_t type, uint16_t flags, batch_entry entry, Build&& build,
+           size_t room = max_message_size) {
     uint32_t seq = seq_++;
+    entry.offset = len_;
     nlmsghdr* nlh =
-        nftnl_nlmsg_build_hdr(reserve(), type, NFPROTO_INET, flags | NLM_F_ACK, seq);
+        nftnl_nlmsg_build_hdr(reserve(room), type, NFPROTO_INET, flags | NLM_F_ACK, seq);
     build(nlh);
     commit();
-    entries_.push_back(std::move(what));
+    entries_.push_back(std::move(entry));
+  }
+
+  template <typename Build>
+  void add(uint16_t type, uint16_t flags, std::string what, Build&& build) {
+    batch_entry entry;
+    entry.what = std::move(what);
+    add(type, flags, std::move(entry), std::forward<Build>(build));
   }
 
   void finish() {
     end_seq_ = seq_++;
-    nftnl_batch_end(reserve(), end_seq_);
+    nftnl_batch_end(reserve(max_message_size), end_seq_);
     commit();
   }
 
@@ -131,12 +205,12 @@ public:
   uint32_t end_seq() const { return end_seq_; }
   /// Sequence number of the first object message (the others follow).
   uint32_t first_seq() const { return begin_seq_ + 1; }
-  const std::vector<std::string>& entries() const { return entries_; }
+  const std::vector<batch_entry>& entries() const { return entries_; }
 
 private:
-  char* reserve() {
-    if (buf_.size() - len_ < max_message_size)
-      buf_.resize(std::max(buf_.size() * 2, len_ + max_message_size));
+  char* reserve(size_t room) {
+    if (buf_.size() - len_ < room)
+      buf_.resize(std::max(buf_.size() * 2, len_ + room));
     return buf_.data() + len_;
   }
 
@@ -150,8 +224,38 @@ private:
   uint32_t seq_;
   uint32_t begin_seq_ = 0;
   uint32_t end_seq_ = 0;
-  std::vector<std::string> entries_;
+  std::vector<batch_entry> entries_;
 };
+
+/// One of the enforcement sets.
+struct named_set {
+  const char* name;
+  /// NFTA_SET_ID: names the set within the batch that creates it.
+  uint32_t id;
+  /// NFTA_SET_KEY_TYPE: nft's data type, so `nft list` shows the type. A
+  /// concatenation is encoded as (first << 6) | second.
+  uint32_t key_type;
+  /// Bytes of one element's key.
+  uint32_t key_len;
+  /// The type in nft's words, for error messages.
+  const char* type_text;
+};
+
+constexpr uint32_t type_ipv4_addr = 7; // nft's TYPE_IPADDR
+constexpr uint32_t type_ipv6_addr = 8; // nft's TYPE_IP6ADDR
+
+constexpr named_set allow4_set{"allow4", 1, type_ipv4_addr, 4, "ipv4_addr"};
+constexpr named_set allow6_set{"allow6", 2, type_ipv6_addr, 16, "ipv6_addr"};
+constexpr named_set block4_set{"block4", 3, type_ipv4_addr, 4, "ipv4_addr"};
+constexpr named_set block6_set{"block6", 4, type_ipv6_addr, 16, "ipv6_addr"};
+constexpr named_set pair4_set{"pair4", 5, type_ipv4_addr << 6 | type_ipv4_addr, 8,
+                              "ipv4_addr . ipv4_addr"};
+constexpr named_set pair6_set{"pair6", 6, type_ipv6_addr << 6 | type_ipv6_addr, 32,
+                              "ipv6_addr . ipv6_addr"};
+/// All of them, in this order (apply() indexes it).
+constexpr const named_set* enforcement_sets[] = {&allow4_set, &allow6_set, &block4_set,
+                                                 &block6_set, &pair4_set,  &pair6_set};
+constexpr size_t set_count = std::size(enforcement_sets);
 
 /// Builds one rule's expressions and, alongside, its text in nft's syntax
 /// (for error messages). Allocation failures are remembered, not thrown.
@@ -206,6 +310,43 @@ public:
     return *this;
   }
 
+  /// ip|ip6 saddr|daddr @<set>: the address is in the named set.
+  rule_builder& address_in(uint8_t family, bool source, const named_set& set) {
+    text_ += std::string{family == 4 ? "ip " : "ip6 "} +
+             (source ? "saddr @" : "daddr @") + set.name + " ";
+    nfproto(family);
+    address(family, source, NFT_REG_1);
+    lookup(set);
+    return *this;
+  }
+
+  /// ip saddr . ip daddr @<set> (or ip6): the (source, destination) pair is
+  /// in the named set. The two addresses go to consecutive registers, where
+  /// the lookup reads them as one key.
+  rule_builder& pair_in(uint8_t family, const named_set& set) {
+    const char* ip = family == 4 ? "ip" : "ip6";
+    text_ += std::string{ip} + " saddr . " + ip + " daddr @" + set.name + " ";
+    nfproto(family);
+    address(family, true, NFT_REG_1);
+    address(family, false, family == 4 ? NFT_REG32_01 : NFT_REG_2);
+    lookup(set);
+    return *this;
+  }
+
+  /// limit rate <rate>/second burst <burst> packets
+  rule_builder& limit(uint32_t rate, uint32_t burst) {
+    text_ += "limit rate " + std::to_string(rate) + "/second burst " +
+             std::to_string(burst) + " packets ";
+    if (auto* e = expr("limit")) {
+      nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, rate);
+      nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, 1); // seconds
+      nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, burst);
+      nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+      nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, 0);
+    }
+    return *this;
+  }
+
   /// log group <group> snaplen <snaplen> queue-threshold <qthreshold>
   rule_builder& log(uint16_t group, uint32_t snaplen, uint16_t qthreshold) {
     text_ += "log group " + std::to_string(group) + " snaplen " +
@@ -221,14 +362,10 @@ public:
 
   /// accept (ends this table's verdict for the packet; other tables still
   /// see it)
-  rule_builder& accept() {
-    text_ += "accept ";
-    if (auto* e = expr("immediate")) {
-      nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-      nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
-    }
-    return *this;
-  }
+  rule_builder& accept() { return verdict("accept", NF_ACCEPT); }
+
+  /// drop
+  rule_builder& drop() { return verdict("drop", NF_DROP); }
 
   bool ok() const { return ok_; }
   nftnl_rule* get() const { return rule_.get(); }
@@ -254,6 +391,48 @@ private:
     return e;
   }
 
+  rule_builder& verdict(const char* text, uint32_t code) {
+    text_ += std::string{text} + " ";
+    if (auto* e = expr("immediate")) {
+      nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+      nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, code);
+    }
+    return *this;
+  }
+
+  /// meta nfproto ipv4|ipv6, implied by `ip`/`ip6` in an inet table: the
+  /// network header is only read for packets of that family.
+  void nfproto(uint8_t family) {
+    if (auto* e = expr("meta")) {
+      nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_NFPROTO);
+      nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+    }
+    uint8_t proto = family == 4 ? NFPROTO_IPV4 : NFPROTO_IPV6;
+    cmp_eq(&proto, sizeof(proto));
+  }
+
+  /// Loads the source or destination address into `reg`.
+  void address(uint8_t family, bool source, uint32_t reg) {
+    if (auto* e = expr("payload")) {
+      // IPv4: saddr at 12, daddr at 16; IPv6: saddr at 8, daddr at 24.
+      uint32_t offset = family == 4 ? (source ? 12 : 16) : (source ? 8 : 24);
+      nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
+      nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, reg);
+      nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+      nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, family == 4 ? 4 : 16);
+    }
+  }
+
+  /// Looks register 1 up in a set of the same batch (by name, and by the
+  /// batch-local id as nft does).
+  void lookup(const named_set& set) {
+    if (auto* e = expr("lookup")) {
+      nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+      nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set.name);
+      nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set.id);
+    }
+  }
+
   void cmp_eq(const void* data, uint32_t len) {
     if (auto* e = expr("cmp")) {
       nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
@@ -274,6 +453,9 @@ struct exchange_result {
     uint32_t seq;
     int err;             ///< positive errno
     std::string ext_msg; ///< the kernel's extended ACK message, if any
+    /// Extended ACK: offset of the offending attribute from the start of
+    /// the failed message (0: not given).
+    uint32_t bad_attr = 0;
   };
   std::vector<failure> failures;
   bool batch_refused = false; ///< an error for the batch begin/end: nothing applied
@@ -292,11 +474,20 @@ int ext_ack_attr_cb(const nlattr* attr, void* data) {
   int type = mnl_attr_get_type(attr);
   if (type == NLMSGERR_ATTR_MSG && mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) < 0)
     return MNL_CB_OK; // ignore a broken attribute, keep the error itself
+  if (type == NLMSGERR_ATTR_OFFS && mnl_attr_validate(attr, MNL_TYPE_U32) < 0)
+    return MNL_CB_OK;
   tb[type] = attr;
   return MNL_CB_OK;
 }
 
-std::string ext_ack_message(const nlmsghdr* nlh) {
+/// The extended ACK of an error: the kernel's message and the offset of the
+/// attribute it blames.
+struct ext_ack {
+  std::string message;
+  uint32_t bad_attr = 0;
+};
+
+ext_ack parse_ext_ack(const nlmsghdr* nlh) {
   if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
     return {};
   auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
@@ -315,7 +506,12 @@ std::string ext_ack_message(const nlmsghdr* nlh) {
   auto* attrs = static_cast<const char*>(mnl_nlmsg_get_payload(nlh)) + offset;
   if (mnl_attr_parse_payload(attrs, payload_len - offset, ext_ack_attr_cb, tb) < 0)
     return {};
-  return tb[NLMSGERR_ATTR_MSG] ? mnl_attr_get_str(tb[NLMSGERR_ATTR_MSG]) : "";
+  ext_ack ack;
+  if (tb[NLMSGERR_ATTR_MSG])
+    ack.message = mnl_attr_get_str(tb[NLMSGERR_ATTR_MSG]);
+  if (tb[NLMSGERR_ATTR_OFFS])
+    ack.bad_attr = mnl_attr_get_u32(tb[NLMSGERR_ATTR_OFFS]);
+  return ack;
 }
 
 /// A NETLINK_NETFILTER socket for one call: opened, used for one exchange,
@@ -426,8 +622,11 @@ public:
         if (mnl_nlmsg_get_payload_len(nlh) < sizeof(nlmsgerr))
           continue; // truncated: cannot tell what it answers
         auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-        if (e->error != 0)
-          result.failures.push_back({seq, -e->error, ext_ack_message(nlh)});
+        if (e->error != 0) {
+          ext_ack ack = parse_ext_ack(nlh);
+          result.failures.push_back(
+              {seq, -e->error, std::move(ack.message), ack.bad_attr});
+        }
         if (whole) {
           if (e->error != 0)
             result.batch_refused = true;
@@ -451,6 +650,72 @@ private:
 
 uint32_t clock_seq() {
   return static_cast<uint32_t>(std::time(nullptr));
+}
+
+const char* const set_missing_hint =
+    "the set does not exist (is the table installed, and not in passive mode?)";
+const char* const element_missing_hint =
+    "the element is not in the set (only elements that were added may be deleted)";
+
+/// What the kernel's pointer into a failed element message points at.
+constexpr long blamed_nothing = -1; ///< no pointer, or not into an element
+constexpr long blamed_set = -2;     ///< the table or set name: no such set
+
+/// Which element of an element message the kernel blamed (the index of the
+/// nested attribute that contains `bad_attr`, an offset from the message
+/// start), or blamed_set / blamed_nothing.
+long blamed_item(const batch_builder& batch, const batch_entry& entry,
+                 uint32_t bad_attr) {
+  if (bad_attr == 0)
+    return blamed_nothing;
+  const char* base = batch.data() + entry.offset;
+  auto* nlh = reinterpret_cast<const nlmsghdr*>(base);
+  auto contains = [&](const nlattr* a) {
+    auto begin = static_cast<uint32_t>(reinterpret_cast<const char*>(a) - base);
+    return bad_attr >= begin && bad_attr < begin + a->nla_len;
+  };
+  // The attributes in [begin, end), as mnl_attr_for_each walks them.
+  auto find = [&](const void* begin, const void* end, long& index) -> const nlattr* {
+    auto* a = static_cast<const nlattr*>(begin);
+    index = 0;
+    while (mnl_attr_ok(a, static_cast<int>(static_cast<const char*>(end) -
+                                           reinterpret_cast<const char*>(a)))) {
+      if (contains(a))
+        return a;
+      a = mnl_attr_next(a);
+      ++index;
+    }
+    return nullptr;
+  };
+  long index = 0;
+  const nlattr* attr = find(mnl_nlmsg_get_payload_offset(nlh, sizeof(nfgenmsg)),
+                            mnl_nlmsg_get_payload_tail(nlh), index);
+  if (!attr)
+    return blamed_nothing;
+  auto type = mnl_attr_get_type(attr);
+  if (type == NFTA_SET_ELEM_LIST_TABLE || type == NFTA_SET_ELEM_LIST_SET)
+    return blamed_set;
+  if (type != NFTA_SET_ELEM_LIST_ELEMENTS)
+    return blamed_nothing;
+  const auto* payload = static_cast<const char*>(mnl_attr_get_payload(attr));
+  if (!find(payload, payload + mnl_attr_get_payload_len(attr), index))
+    return blamed_nothing;
+  return index < static_cast<long>(entry.items.size()) ? index : blamed_nothing;
+}
+
+/// An element message without the kernel's pointer to the element: its
+/// description and the first few of its elements.
+std::string with_items(const batch_entry& entry) {
+  constexpr size_t shown = 8;
+  std::string text = entry.what + " (one of: ";
+  for (size_t i = 0; i < entry.items.size() && i < shown; ++i) {
+    if (i > 0)
+      text += "; ";
+    text += entry.items[i];
+  }
+  if (entry.items.size() > shown)
+    text += "; and " + std::to_string(entry.items.size() - shown) + " more";
+  return text + ")";
 }
 
 /// Sends a batch and turns the answers into one verdict: true if every
@@ -477,14 +742,28 @@ bool run_batch(const batch_builder& batch, const char* action, std::string& erro
         std::min_element(result.failures.begin(), result.failures.end(),
                          [](const auto& a, const auto& b) { return a.seq < b.seq; });
     std::string what;
+    const char* enoent = nullptr;
     if (first->seq == batch.begin_seq() || first->seq == batch.end_seq()) {
       what = "the kernel refused the batch";
     } else {
       auto index = first->seq - batch.first_seq();
-      what = batch.entries()[index] + " (message " + std::to_string(index + 1) + " of " +
-             std::to_string(count) + ", sequence " + std::to_string(first->seq) + ")";
+      const batch_entry& entry = batch.entries()[index];
+      enoent = entry.enoent;
+      long blamed = blamed_item(batch, entry, first->bad_attr);
+      if (blamed >= 0) {
+        what = entry.items[blamed];
+      } else if (blamed == blamed_set) {
+        what = entry.what;
+        enoent = set_missing_hint;
+      } else if (!entry.items.empty()) {
+        what = with_items(entry);
+      } else {
+        what = entry.what;
+      }
+      what += " (message " + std::to_string(index + 1) + " of " + std::to_string(count) +
+              ", sequence " + std::to_string(first->seq) + ")";
     }
-    error = std::string{action} + ": " + what + ": " + describe_errno(first->err);
+    error = std::string{action} + ": " + what + ": " + describe_errno(first->err, enoent);
     if (!first->ext_msg.empty())
       error += "; kernel says: " + first->ext_msg;
     if (result.failures.size() > 1)
@@ -509,6 +788,12 @@ bool check_config(const nft_table_config& cfg, std::string& error) {
   if (cfg.name.empty() || cfg.name.size() >= NFT_TABLE_MAXNAMELEN) {
     error = "invalid nftables table name '" + cfg.name + "' (1 to " +
             std::to_string(NFT_TABLE_MAXNAMELEN - 1) + " characters)";
+    return false;
+  }
+  if (cfg.enforce && (cfg.block_log_rate == 0 || cfg.block_log_burst == 0)) {
+    error = "invalid block report limit " + std::to_string(cfg.block_log_rate) +
+            "/second burst " + std::to_string(cfg.block_log_burst) +
+            " (both must be at least 1)";
     return false;
   }
   for (auto& ifname : cfg.lan_interfaces) {
@@ -542,6 +827,75 @@ table_ptr make_table(const nft_table_config& cfg) {
   return t;
 }
 
+/// A set object naming one of the enforcement sets of the table.
+set_ptr make_set(const nft_table_config& cfg, const named_set& spec) {
+  set_ptr s{nftnl_set_alloc()};
+  if (s) {
+    nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
+    nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, cfg.name.c_str());
+    nftnl_set_set_str(s.get(), NFTNL_SET_NAME, spec.name);
+  }
+  return s;
+}
+
+/// One set element: its key as the set stores it and its text.
+struct element {
+  std::string key;
+  std::string text;
+};
+
+/// Elements for the six sets (in enforcement_sets order), per operation.
+struct element_lists {
+  std::vector<element> del[set_count];
+  std::vector<element> add[set_count];
+};
+
+/// The key of an address in an address set: 4 or 16 bytes, network order.
+std::string address_key(const ip_address& a) {
+  const auto* p = reinterpret_cast<const char*>(a.bytes.data());
+  return a.is_v4() ? std::string{p + 12, 4} : std::string{p, 16};
+}
+
+/// Appends NEWSETELEM (create, no EXCL: an existing element is fine) or
+/// DELSETELEM messages for `elems` (deduplicated here) to `batch`, at most
+/// elements_per_message per message. False on allocation failure.
+bool add_element_messages(batch_builder& batch, const nft_table_config& cfg,
+                          const named_set& spec, bool add, std::vector<element>& elems) {
+  std::sort(elems.begin(), elems.end(),
+            [](const element& a, const element& b) { return a.key < b.key; });
+  elems.erase(
+      std::unique(elems.begin(), elems.end(),
+                  [](const element& a, const element& b) { return a.key == b.key; }),
+      elems.end());
+  const std::string verb = add ? "adding " : "deleting ";
+  const std::string where = std::string{add ? " to set " : " from set "} + spec.name;
+  for (size_t first = 0; first < elems.size(); first += elements_per_message) {
+    size_t n = std::min(elements_per_message, elems.size() - first);
+    set_ptr set = make_set(cfg, spec);
+    if (!set)
+      return false;
+    batch_entry entry;
+    entry.what = verb + std::to_string(n) + (n == 1 ? " element" : " elements") + where;
+    entry.enoent = add ? set_missing_hint : element_missing_hint;
+    entry.items.reserve(n);
+    for (size_t i = first; i < first + n; ++i) {
+      nftnl_set_elem* e = nftnl_set_elem_alloc();
+      if (!e)
+        return false;
+      nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, elems[i].key.data(),
+                         static_cast<uint32_t>(elems[i].key.size()));
+      nftnl_set_elem_add(set.get(), e); // the set owns it from now on
+      entry.items.push_back(verb + "element " + elems[i].text + where);
+    }
+    batch.add(
+        add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, add ? NLM_F_CREATE : 0,
+        std::move(entry),
+        [&](nlmsghdr* nlh) { nftnl_set_elems_nlmsg_build_payload(nlh, set.get()); },
+        max_element_message_size);
+  }
+  return true;
+}
+
 /// One base chain of the table.
 struct chain_spec {
   const char* name;
@@ -563,11 +917,33 @@ bool add_chain_rules(batch_builder& batch, const nft_table_config& cfg,
     return rules.back();
   };
 
-  // Room for the next issue: the block/allow/ignore rules go first, matching
-  // the address sets added in install() (block: `log group 2` for dropped
-  // packets, then drop; allow and ignore: accept before anything is logged),
-  // followed by the node-pair rules on concatenated sets. They come before
-  // the DNS rules so a blocked DNS server is blocked too.
+  // SPIN's verdict first, so a blocked DNS server is blocked too: allow
+  // accepts (allow beats block), then every drop condition reports a limited
+  // number of its packets and drops all of them. The ignore list is not
+  // here: it never changes a verdict.
+  if (cfg.enforce) {
+    for (uint8_t family : {uint8_t{4}, uint8_t{6}}) {
+      const named_set& allow = family == 4 ? allow4_set : allow6_set;
+      for (bool source : {true, false})
+        rule().address_in(family, source, allow).accept();
+    }
+    auto report = [&](rule_builder& r) {
+      r.limit(cfg.block_log_rate, cfg.block_log_burst)
+          .log(cfg.block_group, cfg.block_snaplen, cfg.queue_threshold);
+    };
+    for (uint8_t family : {uint8_t{4}, uint8_t{6}}) {
+      const named_set& block = family == 4 ? block4_set : block6_set;
+      for (bool source : {true, false}) {
+        report(rule().address_in(family, source, block));
+        rule().address_in(family, source, block).drop();
+      }
+    }
+    for (uint8_t family : {uint8_t{4}, uint8_t{6}}) {
+      const named_set& pair = family == 4 ? pair4_set : pair6_set;
+      report(rule().pair_in(family, pair));
+      rule().pair_in(family, pair).drop();
+    }
+  }
 
   // DNS, both directions, UDP and TCP: logged for the DNS reader, then
   // accepted so the per-packet rule below does not log it a second time.
@@ -668,10 +1044,25 @@ bool nft_table::install(std::string& error) {
   batch.add(NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, "adding " + table_text(cfg_),
             [&](nlmsghdr* nlh) { nftnl_table_nlmsg_build_payload(nlh, table.get()); });
 
-  // Room for the next issue: the named sets go here, after the table and
-  // before the chains whose rules refer to them: block, allow and ignore
-  // address sets (type ipv4_addr and ipv6_addr, flags interval) and the
-  // node-pair sets (concatenations such as ipv4_addr . ipv4_addr).
+  // The enforcement sets, after the table and before the rules that refer to
+  // them: plain hash sets of single addresses (flags 0, no size limit).
+  if (cfg_.enforce) {
+    for (const named_set* spec : enforcement_sets) {
+      set_ptr set = make_set(cfg_, *spec);
+      if (!set) {
+        error = action + ": out of memory";
+        return false;
+      }
+      nftnl_set_set_u32(set.get(), NFTNL_SET_FLAGS, 0);
+      nftnl_set_set_u32(set.get(), NFTNL_SET_KEY_TYPE, spec->key_type);
+      nftnl_set_set_u32(set.get(), NFTNL_SET_KEY_LEN, spec->key_len);
+      nftnl_set_set_u32(set.get(), NFTNL_SET_ID, spec->id);
+      batch.add(NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL,
+                std::string{"adding set "} + spec->name + " (type " + spec->type_text +
+                    ")",
+                [&](nlmsghdr* nlh) { nftnl_set_nlmsg_build_payload(nlh, set.get()); });
+    }
+  }
 
   for (auto& spec : base_chains) {
     chain_ptr chain{nftnl_chain_alloc()};
@@ -714,6 +1105,84 @@ bool nft_table::remove(std::string& error) {
   }
   batch_builder batch{clock_seq()};
   add_table_reset(batch, cfg_, table.get());
+  batch.finish();
+  return run_batch(batch, action.c_str(), error);
+}
+
+bool nft_table::apply(const set_change& change, std::string& error) {
+  const std::string action = "cannot change the sets of " + table_text(cfg_);
+  error.clear();
+  if (!cfg_.enforce || change.empty())
+    return true;
+  if (!check_config(cfg_, error)) {
+    error = action + ": " + error;
+    return false;
+  }
+  // Indexes into enforcement_sets.
+  enum : size_t { allow4, allow6, block4, block6, pair4, pair6 };
+  static_assert(pair6 + 1 == set_count);
+  element_lists lists;
+  auto addresses = [](const std::vector<ip_address>& from, size_t set4,
+                      std::vector<element>* to) {
+    for (const ip_address& a : from)
+      to[a.is_v4() ? set4 : set4 + 1].push_back({address_key(a), a.to_string()});
+  };
+  addresses(change.allow_del, allow4, lists.del);
+  addresses(change.allow_add, allow4, lists.add);
+  addresses(change.block_del, block4, lists.del);
+  addresses(change.block_add, block4, lists.add);
+  for (bool add : {false, true}) {
+    for (const auto& [from, to] : add ? change.pair_add : change.pair_del) {
+      std::string text = from.to_string() + " . " + to.to_string();
+      if (from.is_v4() != to.is_v4()) {
+        error = action + ": the pair " + text + " mixes IPv4 and IPv6";
+        return false;
+      }
+      (add ? lists.add : lists.del)[from.is_v4() ? pair4 : pair6].push_back(
+          {address_key(from) + address_key(to), std::move(text)});
+    }
+  }
+
+  // Deletions first, then additions; the kernel applies the whole batch or
+  // nothing, so the order only matters for an element in both lists.
+  batch_builder batch{clock_seq()};
+  for (bool add : {false, true}) {
+    for (size_t i = 0; i < set_count; ++i) {
+      auto& elems = add ? lists.add[i] : lists.del[i];
+      if (!add_element_messages(batch, cfg_, *enforcement_sets[i], add, elems)) {
+        error = action + ": out of memory";
+        return false;
+      }
+    }
+  }
+  batch.finish();
+  return run_batch(batch, action.c_str(), error);
+}
+
+bool nft_table::flush_sets(std::string& error) {
+  const std::string action = "cannot flush the sets of " + table_text(cfg_);
+  error.clear();
+  if (!cfg_.enforce)
+    return true;
+  if (!check_config(cfg_, error)) {
+    error = action + ": " + error;
+    return false;
+  }
+  batch_builder batch{clock_seq()};
+  for (const named_set* spec : enforcement_sets) {
+    set_ptr set = make_set(cfg_, *spec);
+    if (!set) {
+      error = action + ": out of memory";
+      return false;
+    }
+    // DELSETELEM without an element list empties the set (nft's `flush set`).
+    batch_entry entry;
+    entry.what = std::string{"flushing set "} + spec->name;
+    entry.enoent = set_missing_hint;
+    batch.add(NFT_MSG_DELSETELEM, 0, std::move(entry), [&](nlmsghdr* nlh) {
+      nftnl_set_elems_nlmsg_build_payload(nlh, set.get());
+    });
+  }
   batch.finish();
   return run_batch(batch, action.c_str(), error);
 }
