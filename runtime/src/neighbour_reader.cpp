@@ -35,6 +35,14 @@ int neigh_attr_cb(const struct nlattr* attr, void* data) {
 
 struct parse_ctx {
   std::vector<neighbour_event>* out;
+  /// The address dump in flight (0: none) and what it has listed so far.
+  unsigned addr_dump_seq = 0;
+  std::map<ip_address, int>* reading = nullptr;
+  /// An address notification arrived: dump the addresses again.
+  bool addr_changed = false;
+  /// NLMSG_DONE arrived for this sequence number.
+  bool done = false;
+  unsigned done_seq = 0;
 };
 
 int addr_attr_cb(const struct nlattr* attr, void* data) {
@@ -49,8 +57,13 @@ int addr_attr_cb(const struct nlattr* attr, void* data) {
   return MNL_CB_OK;
 }
 
-// RTM_NEWADDR / RTM_DELADDR: one of this machine's own addresses.
+// RTM_NEWADDR: a line of our address dump. RTM_NEWADDR / RTM_DELADDR
+// notifications only say that something changed (see the header).
 int addr_msg(const struct nlmsghdr* nlh, parse_ctx* ctx) {
+  if (nlh->nlmsg_seq == 0 || nlh->nlmsg_seq != ctx->addr_dump_seq) {
+    ctx->addr_changed = true;
+    return MNL_CB_OK;
+  }
   if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifaddrmsg)))
     return MNL_CB_OK;
   auto* ifa = static_cast<const struct ifaddrmsg*>(mnl_nlmsg_get_payload(nlh));
@@ -61,20 +74,20 @@ int addr_msg(const struct nlmsghdr* nlh, parse_ctx* ctx) {
   const struct nlattr* a = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
   if (!a)
     return MNL_CB_OK;
-  neighbour_event ev;
   auto len = mnl_attr_get_payload_len(a);
   auto* p = static_cast<const uint8_t*>(mnl_attr_get_payload(a));
   if (ifa->ifa_family == AF_INET && len == 4)
-    ev.address = ip_address::v4(p);
+    (*ctx->reading)[ip_address::v4(p)] = static_cast<int>(ifa->ifa_index);
   else if (ifa->ifa_family == AF_INET6 && len == 16)
-    ev.address = ip_address::v6(p);
-  else
-    return MNL_CB_OK;
-  ev.ifindex = static_cast<int>(ifa->ifa_index);
-  ev.local = true;
-  ev.present = nlh->nlmsg_type == RTM_NEWADDR;
-  ctx->out->push_back(ev);
+    (*ctx->reading)[ip_address::v6(p)] = static_cast<int>(ifa->ifa_index);
   return MNL_CB_OK;
+}
+
+int done_cb(const struct nlmsghdr* nlh, void* data) {
+  auto* ctx = static_cast<parse_ctx*>(data);
+  ctx->done = true;
+  ctx->done_seq = nlh->nlmsg_seq;
+  return MNL_CB_STOP;
 }
 
 int neigh_msg_cb(const struct nlmsghdr* nlh, void* data) {
@@ -130,8 +143,53 @@ bool neighbour_reader::request_dump(int type) {
   }
   if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0)
     return false;
+  dump_seq_ = seq_;
+  dump_type_ = type;
+  if (type == RTM_GETADDR)
+    reading_.clear();
   dumps_.fetch_add(1);
   return true;
+}
+
+void neighbour_reader::want_dump(int type) {
+  if (type == RTM_GETNEIGH)
+    neigh_dump_wanted_ = true;
+  else if (type == RTM_GETADDR)
+    addr_dump_wanted_ = true;
+  if (dump_seq_ != 0)
+    return; // after the one in flight
+  if (neigh_dump_wanted_) {
+    neigh_dump_wanted_ = false;
+    request_dump(RTM_GETNEIGH);
+  } else if (addr_dump_wanted_) {
+    addr_dump_wanted_ = false;
+    request_dump(RTM_GETADDR);
+  }
+}
+
+void neighbour_reader::address_dump_done(std::vector<neighbour_event>& events) {
+  for (auto& [ip, ifindex] : reading_) {
+    if (local_.count(ip))
+      continue;
+    neighbour_event ev;
+    ev.address = ip;
+    ev.ifindex = ifindex;
+    ev.local = true;
+    ev.present = true;
+    events.push_back(ev);
+  }
+  for (auto& [ip, ifindex] : local_) {
+    if (reading_.count(ip))
+      continue;
+    neighbour_event ev;
+    ev.address = ip;
+    ev.ifindex = ifindex;
+    ev.local = true;
+    ev.present = false;
+    events.push_back(ev);
+  }
+  local_ = std::move(reading_);
+  reading_.clear();
 }
 
 bool neighbour_reader::start(callback cb, std::string& error) {
@@ -150,7 +208,7 @@ bool neighbour_reader::start(callback cb, std::string& error) {
   }
   int rcvbuf = 1 << 20;
   mnl_socket_setsockopt(nl_, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-  address_dump_pending_ = true; // after the neighbour dump
+  addr_dump_wanted_ = true; // after the neighbour dump
   if (!request_dump(RTM_GETNEIGH)) {
     error = std::string{"cannot dump the neighbour table: "} + std::strerror(errno);
     mnl_socket_close(nl_);
@@ -180,8 +238,9 @@ void neighbour_reader::run() {
       if (errno == ENOBUFS) {
         // Notifications were lost: the table may be stale, read it again.
         overruns_.fetch_add(1);
-        address_dump_pending_ = true;
-        request_dump(RTM_GETNEIGH);
+        dump_seq_ = 0; // a dump in flight may have lost messages too
+        want_dump(RTM_GETNEIGH);
+        want_dump(RTM_GETADDR);
         continue;
       }
       if (errno == EINTR || errno == EAGAIN)
@@ -191,16 +250,26 @@ void neighbour_reader::run() {
       break;
     }
     std::vector<neighbour_event> events;
-    parse_ctx ctx{&events};
+    parse_ctx ctx;
+    ctx.out = &events;
+    ctx.addr_dump_seq = dump_type_ == RTM_GETADDR ? dump_seq_ : 0;
+    ctx.reading = &reading_;
+    // NLMSG_DONE ends a dump: note which one.
+    mnl_cb_t ctl[NLMSG_MIN_TYPE] = {};
+    ctl[NLMSG_DONE] = done_cb;
     // Sequence 0: accept both our dump replies and notifications.
-    int rc = mnl_cb_run(buf.data(), static_cast<size_t>(n), 0, 0, neigh_msg_cb, &ctx);
+    int rc = mnl_cb_run2(buf.data(), static_cast<size_t>(n), 0, 0, neigh_msg_cb, &ctx,
+                         ctl, NLMSG_MIN_TYPE);
     if (rc == MNL_CB_ERROR)
       errors_.fetch_add(1);
-    if (rc == MNL_CB_STOP && address_dump_pending_) {
-      // The neighbour dump is complete (NLMSG_DONE): now the addresses.
-      address_dump_pending_ = false;
-      request_dump(RTM_GETADDR);
+    if (ctx.done && ctx.done_seq == dump_seq_ && dump_seq_ != 0) {
+      if (dump_type_ == RTM_GETADDR)
+        address_dump_done(events);
+      dump_seq_ = 0;
+      want_dump(0); // the next waiting dump, if any
     }
+    if (ctx.addr_changed)
+      want_dump(RTM_GETADDR);
     if (!events.empty()) {
       events_.fetch_add(events.size());
       cb_(std::move(events));

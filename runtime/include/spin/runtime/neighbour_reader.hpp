@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +32,13 @@ struct neighbour_event {
 /// Neighbour entries in state FAILED or INCOMPLETE, and entries without a
 /// link-layer address, are reported as not present. If the notifications
 /// overflow the socket (ENOBUFS), the reader counts it and dumps again.
+///
+/// Own addresses come from dumps only: an address notification just makes
+/// the reader dump the addresses again and report the difference. Address
+/// notifications cannot be trusted on their own: a network namespace that
+/// created veth pairs receives the IPv6 notifications of the peers in other
+/// namespaces (duplicate address detection finishing there), with their
+/// interface indexes; a dump lists exactly this namespace's addresses.
 class neighbour_reader {
 public:
   /// Receives batches of events (one batch per netlink read), in the reader
@@ -62,15 +70,27 @@ public:
 private:
   void run();
   bool request_dump(int type);
+  /// Requests a dump now, or after the one in flight (0: only the next
+  /// waiting one).
+  void want_dump(int type);
+  /// Turns a complete address dump into events (the difference).
+  void address_dump_done(std::vector<neighbour_event>& events);
 
   ::mnl_socket* nl_ = nullptr;
   int stop_fd_ = -1;
   callback cb_;
   std::thread thread_;
   unsigned seq_ = 0;
-  /// The neighbour dump is answered; the address dump is to be requested
-  /// (one dump at a time per netlink socket).
-  bool address_dump_pending_ = false;
+  /// The dump in flight (sequence number, 0: none, and request type): one
+  /// dump at a time per netlink socket; the others wait.
+  unsigned dump_seq_ = 0;
+  int dump_type_ = 0;
+  bool neigh_dump_wanted_ = false;
+  bool addr_dump_wanted_ = false;
+  /// Own addresses (with their interface) as the last address dump listed
+  /// them, and the dump being read.
+  std::map<ip_address, int> local_;
+  std::map<ip_address, int> reading_;
   std::atomic<uint64_t> events_{0};
   std::atomic<uint64_t> dumps_{0};
   std::atomic<uint64_t> overruns_{0};
