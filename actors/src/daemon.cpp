@@ -1,5 +1,6 @@
 #include "spin/actors/daemon.hpp"
 
+#include "spin/actors/block_manager.hpp"
 #include "spin/actors/dns_cache.hpp"
 #include "spin/actors/flow_aggregator.hpp"
 #include "spin/actors/lease_watcher.hpp"
@@ -7,7 +8,9 @@
 #include "spin/actors/node_registry.hpp"
 #include "spin/actors/state_store.hpp"
 #include "spin/actors/status_reporter.hpp"
+#include "spin/runtime/block_lists.hpp"
 #include "spin/runtime/conntrack_source.hpp"
+#include "spin/runtime/control_socket.hpp"
 #include "spin/runtime/log.hpp"
 #include "spin/runtime/neighbour_reader.hpp"
 #include "spin/runtime/nflog_source.hpp"
@@ -22,7 +25,11 @@
 #include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -117,8 +124,20 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
     for (auto& p : problems)
       SPIN_WARN("state: %s", p.c_str());
   }
-  SPIN_INFO("state: %zu user names from %s",
+  std::shared_ptr<block_lists> lists;
+  {
+    std::vector<std::string> problems;
+    auto* v = loaded.doc.if_contains("lists");
+    lists = std::make_shared<block_lists>(block_lists::from_json(
+        v ? *v : boost::json::value{}, block_lists::limits{}, problems));
+    for (auto& p : problems)
+      SPIN_WARN("state: %s", p.c_str());
+  }
+  SPIN_INFO("state: %zu user names, %zu blocked, %zu allowed, %zu ignored addresses, %zu "
+            "node-pair blocks from %s",
             rcfg.user_names_by_mac.size() + rcfg.user_names_by_ip.size(),
+            lists->list(list_kind::block).size(), lists->list(list_kind::allow).size(),
+            lists->list(list_kind::ignore).size(), lists->pairs().size(),
             state_path.c_str());
   auto store = sys.spawn(state_store, state_path, std::move(loaded.doc),
                          std::chrono::seconds(cfg.state_write_interval));
@@ -135,6 +154,8 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
   rcfg.expect_names = true;
   rcfg.dnsquery_rate = cfg.dnsquery_rate;
   rcfg.dnsquery_repeat_window = cfg.dnsquery_repeat_window;
+  // The block manager owns the ignore list (with the router's own addresses).
+  rcfg.ignore_from_lists = true;
   // The registry needs the cache (lookups) and the cache the registry (names
   // batches): the cache gets the registry's handle in a first message.
   dns_cache::options dopts;
@@ -145,7 +166,6 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
   auto dns = sys.spawn(dns_cache_actor_fn, dopts, node_registry_actor{});
   auto registry = sys.spawn(node_registry, rcfg, publisher, dns, store);
   caf::anon_send(dns, atom::command::value, registry);
-  caf::anon_send(publisher, atom::command::value, registry);
   std::vector<flow_aggregator_actor> aggregators;
   size_t per_shard = std::max<size_t>(cfg.max_flows_per_interval / shards, 64);
   for (size_t i = 0; i < shards; ++i) {
@@ -212,13 +232,80 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
     tc.packet_group = cfg.nflog_packet_group;
     tc.packet_snaplen = cfg.nflog_packet_snaplen;
     tc.lan_interfaces = cfg.lan_interfaces;
-    table = std::make_unique<nft_table>(tc);
+    tc.enforce = cfg.firewall == "enforce";
+    tc.block_group = cfg.nflog_block_group;
+    tc.block_log_rate = cfg.block_log_rate;
+    tc.block_log_burst = cfg.block_log_burst;
     std::string error;
-    if (!table->install(error)) {
-      SPIN_ERROR("nftables: cannot set up table inet %s: %s", cfg.nft_table.c_str(),
-                 error.c_str());
-      table.reset();
-      startup_failed = true;
+    if (cfg.firewall == "passive") {
+      SPIN_NOTICE(
+          "firewall passive: spind changes no firewall state; your own rules must "
+          "log DNS to NFLOG group %u (and dropped packets to group %u); the lists "
+          "are kept but not enforced",
+          cfg.nflog_dns_group, cfg.nflog_block_group);
+    } else {
+      table = std::make_unique<nft_table>(tc);
+      if (!table->install(error)) {
+        SPIN_ERROR("nftables: cannot set up table inet %s: %s", cfg.nft_table.c_str(),
+                   error.c_str());
+        table.reset();
+        startup_failed = true;
+      } else if (tc.enforce) {
+        // Everything the user blocked or allowed is in force before the first
+        // packet is counted.
+        auto all = lists->full_firewall();
+        if (!table->apply(all, error)) {
+          SPIN_ERROR("nftables: cannot apply the saved lists to table inet %s: %s",
+                     cfg.nft_table.c_str(), error.c_str());
+          startup_failed = true;
+        } else {
+          SPIN_INFO("firewall: enforcing %zu blocked and %zu allowed addresses and %zu "
+                    "node-pair elements",
+                    all.block_add.size(), all.allow_add.size(), all.pair_add.size());
+        }
+      } else {
+        SPIN_NOTICE("firewall monitor: nothing is dropped; the lists are kept but not "
+                    "enforced");
+      }
+    }
+  }
+
+  // The block manager: lists, enforcement, every command.
+  block_manager_config bcfg;
+  bcfg.lists = lists;
+  bcfg.firewall = table && cfg.firewall == "enforce" ? table.get() : nullptr;
+  bcfg.command_rate = cfg.command_rate;
+  bcfg.command_burst = 2 * cfg.command_rate;
+  auto blocks = sys.spawn<caf::detached>(block_manager, bcfg, publisher, store);
+  caf::anon_send(registry, atom::wire::value, node_listener_api{blocks});
+  caf::anon_send(blocks, atom::wire::value, registry);
+  caf::anon_send(publisher, atom::command::value, control_api{blocks});
+
+  // The local control socket for spinctl.
+  control_socket ctl;
+  if (!cfg.control_socket.empty() && !startup_failed) {
+    auto dir = cfg.control_socket.substr(0, cfg.control_socket.rfind('/'));
+    if (!dir.empty() && ::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+      SPIN_WARN("control socket: cannot create %s: %s", dir.c_str(),
+                std::strerror(errno));
+    control_socket::options co;
+    co.path = cfg.control_socket;
+    std::string error;
+    if (ctl.open(co, error)) {
+      ctl.start([&sys, blocks](const std::string& client, const std::string& line) {
+        caf::scoped_actor s{sys};
+        std::string reply;
+        s->request(blocks, std::chrono::seconds(15), atom::jsonrpc::value, client, line)
+            .receive([&](std::string& r) { reply = std::move(r); },
+                     [&](caf::error&) {
+                       reply = R"({"jsonrpc":"2.0","id":null,"error":{"code":-32603,)"
+                               R"("message":"spind did not answer in time"}})";
+                     });
+        return reply;
+      });
+      SPIN_INFO("control socket: %s (spinctl)", cfg.control_socket.c_str());
+    } else {
+      SPIN_WARN("control socket: %s; spinctl will not work", error.c_str());
     }
   }
   if (want_nflog && !startup_failed) {
@@ -229,9 +316,14 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
                                  .c_str()
                            : "");
     nflog_source::options no;
-    no.groups.push_back({cfg.nflog_dns_group, cfg.nflog_dns_snaplen, nflog_counts});
+    no.groups.push_back(
+        {cfg.nflog_dns_group, cfg.nflog_dns_snaplen, nflog_counts, false});
     if (nflog_counts)
-      no.groups.push_back({cfg.nflog_packet_group, cfg.nflog_packet_snaplen, true});
+      no.groups.push_back(
+          {cfg.nflog_packet_group, cfg.nflog_packet_snaplen, true, false});
+    // Dropped packets (spind's drop rules, or the admin's own in passive mode).
+    if (cfg.firewall != "monitor")
+      no.groups.push_back({cfg.nflog_block_group, 128, true, true});
     no.dns_response_repeat_us = static_cast<int64_t>(cfg.dns_ttl_min) * 1000000 / 3;
     no.dns_query_repeat_us = cfg.dnsquery_repeat_window * 1000000;
     no.rcvbuf = cfg.nflog_rcvbuf;
@@ -262,10 +354,11 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
   if (want_neighbours) {
     std::string error;
     if (neighbours.start(
-            [registry](std::vector<neighbour_event> ev) {
-              caf::anon_send(
-                  registry, atom::neighbours::value,
-                  std::make_shared<const std::vector<neighbour_event>>(std::move(ev)));
+            [registry, blocks](std::vector<neighbour_event> ev) {
+              auto p =
+                  std::make_shared<const std::vector<neighbour_event>>(std::move(ev));
+              caf::anon_send(registry, atom::neighbours::value, p);
+              caf::anon_send(blocks, atom::neighbours::value, p);
             },
             error))
       SPIN_INFO("neighbour table: reading IP-to-MAC bindings over rtnetlink");
@@ -282,6 +375,7 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
   polled.push_back(caf::actor_cast<status_api>(publisher));
   polled.push_back(caf::actor_cast<status_api>(store));
   polled.push_back(caf::actor_cast<status_api>(leases));
+  polled.push_back(caf::actor_cast<status_api>(blocks));
   std::vector<status_provider> providers;
   for (size_t i = 0; i < sources.size(); ++i) {
     auto* src = sources[i].get();
@@ -296,6 +390,8 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
     providers.push_back([src = nflog.get()] { return src->status(); });
   if (conntrack)
     providers.push_back([src = conntrack.get()] { return src->status(); });
+  if (!ctl.path().empty())
+    providers.push_back([c = &ctl] { return c->status(); });
   auto reporter =
       sys.spawn(status_reporter, polled, providers, publisher, cfg.stat_interval);
 
@@ -345,6 +441,11 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
     SPIN_INFO("stopping on request");
   }
 
+  // No new commands while the rest goes down, and the block manager is gone
+  // before the table is removed (it would rebuild a table it cannot reach).
+  ctl.stop();
+  self->send_exit(blocks, caf::exit_reason::user_shutdown);
+  self->wait_for(blocks);
   for (auto& s : sources)
     s->stop();
   if (nflog)

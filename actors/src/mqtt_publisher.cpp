@@ -65,8 +65,15 @@ void drop_oldest_held(mqtt_publisher_state& st) {
     --st.held_reports;
     drop_report(st, "broker not reachable");
   } else {
-    ++st.dnsqueries_dropped;
+    ++st.messages_dropped;
   }
+}
+
+// Keeps a message for <root>/traffic until the first connection is ready.
+void hold_message(mqtt_publisher_state& st, std::string payload) {
+  st.held.push_back({nullptr, std::move(payload)});
+  if (st.held.size() > publisher_max_held_messages)
+    drop_oldest_held(st);
 }
 
 // The traffic message of `r`, with the node objects as they are now.
@@ -77,6 +84,34 @@ std::string encode_report(mqtt_publisher_state& st, const interval_report& r) {
     return it == st.nodes.end() ? nullptr : &it->second.tail;
   });
   return out;
+}
+
+// The `blocked` messages of `r`, one per node pair.
+std::vector<std::string> encode_blocked(mqtt_publisher_state& st,
+                                        const interval_report& r) {
+  std::vector<std::string> out;
+  for (auto& b : r.blocked) {
+    std::string m;
+    append_blocked_json(m, r.second, b.from, b.to, [&](node_id id) -> const std::string* {
+      auto it = st.nodes.find(id);
+      return it == st.nodes.end() ? nullptr : &it->second.tail;
+    });
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+void publish_blocked(mqtt_publisher_state& st, const interval_report& r) {
+  if (r.blocked.empty())
+    return;
+  if (!can_publish(st)) {
+    st.blocked_dropped += r.blocked.size();
+    return;
+  }
+  for (auto& m : encode_blocked(st, r)) {
+    publish(st, st.topic_traffic, m, false);
+    ++st.blocked_published;
+  }
 }
 
 // Publishes an encoded report (or counts why not); `payload` empty means the
@@ -185,60 +220,64 @@ void finish_sync(self_ptr self) {
   check_done(self);
 }
 
-// A request on <root>/commands: {"command": NAME, "argument": ARG}. The
-// registry answers the commands it knows; anything else is an error reply.
-void handle_command(self_ptr self, const std::string& payload) {
+// A request on <root>/commands (legacy SPIN commands) or <root>/jsonrpc/q
+// (JSON-RPC 2.0): the control actor (the block manager) parses, checks and
+// carries it out; its reply goes to <root>/traffic or <root>/jsonrpc/a.
+void handle_control(self_ptr self, bool jsonrpc, std::string payload) {
   auto& st = self->state;
   ++st.commands;
-  uint64_t held_back = 0;
+  const auto& reply_topic = jsonrpc ? st.topic_jsonrpc_a : st.topic_traffic;
   auto reject = [&](const std::string& why) {
     ++st.command_errors;
+    uint64_t held_back = 0;
     if (st.command_log.allow(held_back))
       SPIN_NOTICE("mqtt: rejected a command: %s", why.c_str());
-    if (can_publish(st))
-      publish(st, st.topic_traffic, error_json(why), false);
+    if (!can_publish(st))
+      return;
+    if (jsonrpc) {
+      json::object err{{"code", -32600}, {"message", why}};
+      json::object o{{"jsonrpc", "2.0"}, {"id", nullptr}, {"error", std::move(err)}};
+      publish(st, reply_topic, json::serialize(o), false);
+    } else {
+      publish(st, reply_topic, error_json(why), false);
+    }
   };
-  boost::system::error_code ec;
-  auto v = json::parse(payload, ec);
-  if (ec || !v.is_object()) {
-    reject("Malformed command: not a JSON object");
+  if (payload.size() > publisher_max_command_size) {
+    reject("request longer than " + std::to_string(publisher_max_command_size) +
+           " bytes");
     return;
   }
-  auto& o = v.as_object();
-  auto* cmd = o.if_contains("command");
-  if (!cmd || !cmd->is_string()) {
-    reject("Malformed command: no \"command\" string");
+  if (!st.control) {
+    reject("spind is not ready for commands yet");
     return;
   }
-  std::string name{cmd->as_string()};
-  if (name.size() > 64) {
-    reject("Malformed command: command name too long");
-    return;
-  }
-  std::string arg;
-  if (auto* a = o.if_contains("argument"))
-    arg = json::serialize(*a);
-  if (!st.registry) {
-    reject("Unknown command: " + name);
-    return;
-  }
-  self->request(st.registry, std::chrono::seconds(10), atom::command::value, name, arg)
-      .then(
-          [=](std::string& reply) {
-            auto& st = self->state;
-            if (reply.empty()) {
-              ++st.command_errors;
-              reply = error_json("Unknown command: " + name);
-            }
-            if (can_publish(st))
-              publish(st, st.topic_traffic, reply, false);
-          },
-          [=](caf::error&) {
-            auto& st = self->state;
-            ++st.command_errors;
-            if (can_publish(st))
-              publish(st, st.topic_traffic, error_json(name + ": no answer"), false);
-          });
+  auto handled = [self, reply_topic](std::string& reply) {
+    auto& st = self->state;
+    if (!reply.empty() && can_publish(st))
+      publish(st, reply_topic, reply, false);
+  };
+  auto failed = [self, jsonrpc, reply_topic](caf::error&) {
+    auto& st = self->state;
+    ++st.command_errors;
+    if (!can_publish(st))
+      return;
+    if (jsonrpc) {
+      json::object err{{"code", -32603},
+                       {"message", "no answer from spind's control actor"}};
+      json::object o{{"jsonrpc", "2.0"}, {"id", nullptr}, {"error", std::move(err)}};
+      publish(st, reply_topic, json::serialize(o), false);
+    } else {
+      publish(st, reply_topic, error_json("no answer from spind's control actor"), false);
+    }
+  };
+  if (jsonrpc)
+    self->request(st.control, std::chrono::seconds(10), atom::jsonrpc::value,
+                  std::string{"mqtt"}, std::move(payload))
+        .then(handled, failed);
+  else
+    self->request(st.control, std::chrono::seconds(10), atom::command::value,
+                  std::string{"mqtt"}, std::move(payload))
+        .then(handled, failed);
 }
 
 } // namespace
@@ -256,6 +295,8 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
   st.topic_admin = root + "/traffic/admin";
   st.topic_stat_prefix = root + "/stat/";
   st.topic_commands = root + "/commands";
+  st.topic_jsonrpc_q = root + "/jsonrpc/q";
+  st.topic_jsonrpc_a = root + "/jsonrpc/a";
   st.started = clock_type::now();
 
   // libmosquitto calls back from its network thread: forward to this actor
@@ -294,12 +335,16 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
         if (st.ph != mqtt_publisher_state::phase::ready && !st.connect_timed_out) {
           // Encode now: later node changes must not show in this second.
           auto payload = r->total_count == 0 ? std::string{} : encode_report(st, *r);
+          auto blocked = encode_blocked(st, *r);
           st.held.push_back({std::move(r), std::move(payload)});
           if (++st.held_reports > publisher_max_held)
             drop_oldest_held(st);
+          for (auto& m : blocked)
+            hold_message(st, std::move(m));
           return;
         }
         publish_report(st, *r);
+        publish_blocked(st, *r);
       },
       [=](atom::node, node_info_ptr& n) {
         auto& st = self->state;
@@ -355,20 +400,22 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
                                return it == st.nodes.end() ? nullptr : &it->second.tail;
                              });
         ++st.dnsqueries;
-        if (holding) {
-          st.held.push_back({nullptr, st.buffer});
-          if (st.held.size() > publisher_max_held_messages)
-            drop_oldest_held(st);
-        } else
+        if (holding)
+          hold_message(st, st.buffer);
+        else
           publish(st, st.topic_traffic, st.buffer, false);
       },
-      [=](atom::publish, const std::string& payload) {
+      [=](atom::publish, std::string& payload) {
         auto& st = self->state;
-        if (can_publish(st))
+        if (st.ph != mqtt_publisher_state::phase::ready && !st.connect_timed_out)
+          hold_message(st, std::move(payload)); // e.g. the lists at start-up
+        else if (can_publish(st))
           publish(st, st.topic_traffic, payload, false);
+        else
+          ++st.messages_dropped;
       },
-      [=](atom::command, node_registry_actor& registry) {
-        self->state.registry = std::move(registry);
+      [=](atom::command, control_api& control) {
+        self->state.control = std::move(control);
       },
       [=](atom::eos) {
         self->state.eos = true;
@@ -393,6 +440,7 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
         ++st.connects;
         // Subscriptions do not survive a new session (clean session).
         st.client->subscribe(st.topic_commands);
+        st.client->subscribe(st.topic_jsonrpc_q);
         if (!st.restart_sent) {
           SPIN_INFO("mqtt: connected to %s:%u", st.settings.host.c_str(),
                     st.settings.port);
@@ -422,8 +470,9 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
       },
       [=](atom::message, std::string& topic, std::string& payload, bool retained) {
         auto& st = self->state;
-        if (topic == st.topic_commands) {
-          handle_command(self, payload);
+        if (topic == st.topic_commands || topic == st.topic_jsonrpc_q) {
+          if (!retained) // a retained command would be replayed on every connect
+            handle_control(self, topic == st.topic_jsonrpc_q, std::move(payload));
           return;
         }
         if (st.ph == mqtt_publisher_state::phase::syncing) {
@@ -468,6 +517,9 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
             {"reports_dropped", static_cast<int64_t>(st.reports_dropped)},
             {"reports_held", static_cast<int64_t>(st.held_reports)},
             {"dnsqueries_dropped", static_cast<int64_t>(st.dnsqueries_dropped)},
+            {"messages_dropped", static_cast<int64_t>(st.messages_dropped)},
+            {"blocked_published", static_cast<int64_t>(st.blocked_published)},
+            {"blocked_dropped", static_cast<int64_t>(st.blocked_dropped)},
             {"bytes_published", static_cast<int64_t>(st.bytes_published)},
             {"largest_report", static_cast<int64_t>(st.largest_report)},
             {"node_infos", static_cast<int64_t>(st.node_infos)},

@@ -25,8 +25,48 @@ void send_events(self_ptr self, node_events& ev) {
     self->send(pub, atom::merged::value, from, into);
   for (auto id : ev.deleted)
     self->send(pub, atom::deleted::value, id);
+  if (self->state.listener && !ev.updated.empty())
+    self->send(self->state.listener, atom::node::value,
+               std::make_shared<const std::vector<node_info_ptr>>(ev.updated));
   for (auto& n : ev.updated)
     self->send(pub, atom::node::value, std::move(n));
+}
+
+// Remembers the interval's flows of devices for list_device_flows.
+void record_device_flows(node_registry_state& st, const interval_report& r) {
+  auto add = [&](node_id device, node_id peer, uint8_t proto, uint16_t port, bool blocked,
+                 uint64_t packets, uint64_t bytes) {
+    auto& flows = st.device_flows[device];
+    for (auto& f : flows) {
+      if (f.peer == peer && f.proto == proto && f.port == port && f.blocked == blocked) {
+        f.packets += packets;
+        f.bytes += bytes;
+        f.lastseen = r.second;
+        return;
+      }
+    }
+    node_registry_state::device_flow f{peer,    proto, port,    blocked,
+                                       packets, bytes, r.second};
+    if (flows.size() < registry_max_device_flows) {
+      flows.push_back(f);
+      return;
+    }
+    // Full: the flow seen longest ago makes room.
+    auto oldest = std::min_element(flows.begin(), flows.end(), [](auto& a, auto& b) {
+      return a.lastseen < b.lastseen;
+    });
+    *oldest = f;
+  };
+  auto& t = *st.table;
+  for (auto& f : r.flows) {
+    if (t.is_device(f.from))
+      add(f.from, f.to, f.proto, f.port, false, f.count, f.size);
+    if (t.is_device(f.to))
+      add(f.to, f.from, f.proto, f.port, false, f.count, f.size);
+  }
+  for (auto& b : r.blocked)
+    if (t.is_device(b.from))
+      add(b.from, b.to, 0, 0, true, b.count, 0);
 }
 
 // Token bucket per device: true if a dnsquery may be published now.
@@ -75,6 +115,7 @@ void build_and_send(self_ptr self, int64_t second, std::vector<flow_batch_ptr> b
   auto report = st.table->build_report(second, batches, ev);
   // Node changes go first, so the publisher knows every node a report names.
   send_events(self, ev);
+  record_device_flows(st, *report);
   self->send(st.publisher, atom::report::value, std::move(report));
   for (auto& q : queries) {
     if (repeated_query(st, q.from, q.name, second)) {
@@ -97,6 +138,7 @@ void build_and_send(self_ptr self, int64_t second, std::vector<flow_batch_ptr> b
     for (auto id : gone.deleted) {
       st.query_tokens.erase(id);
       st.recent_queries.erase(id);
+      st.device_flows.erase(id);
     }
     send_events(self, gone);
     st.last_expiry = second;
@@ -175,67 +217,127 @@ void try_complete(self_ptr self) {
   maybe_send_eos(self);
 }
 
-std::string handle_command(self_ptr self, const std::string& name, const json::value& arg,
-                           caf::typed_response_promise<std::string>& rp, bool& deferred) {
+control_result_ptr result(control_result r) {
+  return std::make_shared<const control_result>(std::move(r));
+}
+
+control_result_ptr failure(int code, std::string message) {
+  return result(control_result::failure(code, std::move(message)));
+}
+
+std::string unknown_node(node_id id) {
+  return "unknown node " + std::to_string(id);
+}
+
+json::value device_flows_json(node_registry_state& st, node_id device) {
+  json::array out;
+  auto it = st.device_flows.find(device);
+  if (it == st.device_flows.end())
+    return out;
+  auto flows = it->second;
+  std::sort(flows.begin(), flows.end(),
+            [](auto& a, auto& b) { return a.lastseen > b.lastseen; });
+  for (auto& f : flows) {
+    json::object o;
+    if (auto peer = st.table->snapshot(f.peer))
+      o["to"] = node_to_json(*peer);
+    else
+      o["to"] = json::object{{"id", f.peer}};
+    bool icmp = f.proto == ipproto::icmp || f.proto == ipproto::icmpv6;
+    o["protocol"] = f.proto;
+    o["dst_port"] = icmp ? 0 : f.port;
+    if (icmp)
+      o["icmp_type"] = f.port >> 8;
+    else
+      o["icmp_type"] = nullptr;
+    o["packets"] = f.packets;
+    o["bytes"] = f.bytes;
+    o["lastseen"] = f.lastseen;
+    o["blocked"] = f.blocked;
+    out.emplace_back(std::move(o));
+  }
+  return out;
+}
+
+json::object names_object(const node_table& t) {
+  json::object o;
+  for (auto& [ip, name] : t.names_by_address())
+    o[ip.to_string()] = name;
+  return o;
+}
+
+// Carries out a control request about nodes and names. Returns nullptr when
+// the answer comes later through `rp` (a name being saved).
+control_result_ptr handle_control(self_ptr self, const control_request& r,
+                                  caf::typed_response_promise<control_result_ptr>& rp) {
   auto& st = self->state;
   auto& t = *st.table;
-  if (name == "get_names")
-    return names_json(t.names_by_address());
-  if (name == "ip2hostname") {
-    if (!arg.is_string())
-      return error_json("ip2hostname: the argument must be an IP address string");
-    auto ip = ip_address::parse(std::string_view{arg.as_string()});
-    if (!ip)
-      return error_json("ip2hostname: not an IP address: " +
-                        std::string{arg.as_string()});
+  switch (r.op) {
+  case control_op::get_names:
+    return result(control_result::success(names_object(t)));
+  case control_op::ip2hostname: {
     json::array domains;
-    for (auto& d : t.domains_of(*ip))
+    for (auto& d : t.domains_of(r.ip))
       domains.emplace_back(d);
-    return message_json("ip2hostname", arg, domains);
+    return result(control_result::success(std::move(domains)));
   }
-  if (name == "add_name") {
-    if (!arg.is_object())
-      return error_json(
-          "add_name: the argument must be {\"node_id\": ..., \"name\": ...}");
-    auto& o = arg.as_object();
-    auto* idv = o.if_contains("node_id");
-    auto* namev = o.if_contains("name");
-    if (!idv || !namev)
-      return error_json("add_name: missing node_id or name");
-    auto id = json_node_id(*idv);
+  case control_op::republish_node: {
+    auto snap = t.snapshot(r.node);
+    if (!snap)
+      return failure(rpc_error::invalid_params, unknown_node(r.node));
+    self->send(st.publisher, atom::node::value, std::move(snap));
+    return result(control_result::success());
+  }
+  case control_op::list_devices: {
+    json::array out;
+    for (auto& n : t.all())
+      if (n->mac)
+        out.emplace_back(node_to_json(*n));
+    return result(control_result::success(std::move(out)));
+  }
+  case control_op::get_device: {
+    auto snap = t.snapshot(r.node);
+    if (!snap)
+      return failure(rpc_error::invalid_params, unknown_node(r.node));
+    return result(control_result::success(node_to_json(*snap)));
+  }
+  case control_op::list_device_flows: {
+    auto id = t.find_mac(r.mac);
     if (!id)
-      return error_json("add_name: node_id must be a node number");
-    if (!namev->is_string())
-      return error_json("add_name: name must be a string");
-    std::string new_name{namev->as_string()};
-    if (new_name.size() > 255 ||
-        std::any_of(new_name.begin(), new_name.end(),
-                    [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
-      return error_json("add_name: name must be at most 255 printable characters");
-    if (!t.set_user_name(*id, new_name))
-      return error_json("add_name: unknown node " + std::to_string(*id));
+      return failure(rpc_error::invalid_params, "unknown device " + r.mac.to_string());
+    return result(control_result::success(device_flows_json(st, *id)));
+  }
+  case control_op::set_name: {
+    if (!t.set_user_name(r.node, r.text))
+      return failure(rpc_error::invalid_params, unknown_node(r.node));
     // Changed nodes are published with the next report; publish this one now.
-    if (auto snap = t.snapshot(*id))
+    if (auto snap = t.snapshot(r.node))
       self->send(st.publisher, atom::node::value, std::move(snap));
-    auto reply = names_json(t.names_by_address());
+    // Legacy add_name answers with the names; set_device_name with null.
+    json::value value = nullptr;
+    if (r.from == control_request::dialect::legacy)
+      value = names_object(t);
     if (!st.store)
-      return reply;
+      return result(control_result::success(std::move(value)));
     // Acknowledge only once the name is on disk.
-    deferred = true;
     auto doc =
         json::serialize(user_names_to_json(t.user_names_by_mac(), t.user_names_by_ip()));
     self->request(st.store, caf::infinite, atom::put::value, std::string{"names"}, doc)
         .then(
             [=](bool ok) mutable {
-              rp.deliver(ok ? reply
-                            : error_json("add_name: the name could not be saved"));
+              rp.deliver(
+                  ok ? result(control_result::success(value))
+                     : failure(rpc_error::internal_error, "the name could not be saved"));
             },
             [=](caf::error&) mutable {
-              rp.deliver(error_json("add_name: the name could not be saved"));
+              rp.deliver(
+                  failure(rpc_error::internal_error, "the name could not be saved"));
             });
-    return {};
+    return nullptr;
   }
-  return {}; // not a registry command
+  default:
+    return failure(rpc_error::method_not_found, "not a request for the node registry");
+  }
 }
 
 } // namespace
@@ -291,30 +393,33 @@ node_registry(node_registry_actor::stateful_pointer<node_registry_state> self,
       [=](atom::neighbours, neighbour_events_ptr& events) {
         auto& st = self->state;
         for (auto& e : *events) {
-          if (e.local)
-            st.table->set_local_address(e.address, e.present);
-          else
+          if (e.local) {
+            if (!st.cfg.ignore_from_lists)
+              st.table->set_local_address(e.address, e.present);
+          } else
             st.table->apply_binding(e.address, e.mac, e.present, st.last_second);
         }
       },
-      [=](atom::command, const std::string& name,
-          const std::string& argument) -> caf::typed_response_promise<std::string> {
+      [=](atom::lists, verdict_sets_ptr& sets) {
+        auto& st = self->state;
+        st.table->set_ignored(sets->ignore);
+        node_events ev;
+        st.table->set_verdict_sets(sets->block, sets->allow, ev);
+        send_events(self, ev);
+      },
+      [=](atom::wire, node_listener_api& listener) {
+        self->state.listener = std::move(listener);
+      },
+      [=](atom::get, node_id id) { return self->state.table->snapshot(id); },
+      [=](atom::control,
+          control_request_ptr& req) -> caf::typed_response_promise<control_result_ptr> {
         auto& st = self->state;
         ++st.commands;
-        auto rp = self->make_response_promise<std::string>();
-        boost::system::error_code ec;
-        auto arg = argument.empty() ? json::value{} : json::parse(argument, ec);
-        if (ec) {
-          ++st.command_errors;
-          rp.deliver(error_json(name + ": the argument is not JSON"));
-          return rp;
-        }
-        bool deferred = false;
-        auto reply = handle_command(self, name, arg, rp, deferred);
-        if (!deferred) {
-          if (reply.find("\"command\":\"error\"") != std::string::npos)
+        auto rp = self->make_response_promise<control_result_ptr>();
+        if (auto res = handle_control(self, *req, rp)) {
+          if (!res->ok)
             ++st.command_errors;
-          rp.deliver(std::move(reply));
+          rp.deliver(std::move(res));
         }
         return rp;
       },

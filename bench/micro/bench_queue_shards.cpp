@@ -28,8 +28,12 @@ node_registry_actor::behavior_type counting_registry(node_registry_actor::pointe
       [=](atom::eos, uint32_t) {},
       [=](atom::dhcp, device_names_ptr&) {},
       [=](atom::neighbours, neighbour_events_ptr&) {},
-      [=](atom::command, const std::string&, const std::string&) {
-        return std::string{};
+      [=](atom::lists, verdict_sets_ptr&) {},
+      [=](atom::wire, node_listener_api&) {},
+      [=](atom::get, node_id) { return node_info_ptr{}; },
+      [=](atom::control, control_request_ptr&) {
+        return control_result_ptr{
+            std::make_shared<const control_result>(control_result::failure(0, "none"))};
       },
       [=](atom::status) { return status_report{}; },
   };

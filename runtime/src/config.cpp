@@ -321,6 +321,53 @@ const std::vector<option_spec>& option_specs() {
        {},
        -1000,
        1000},
+      {"firewall",
+       option_kind::text,
+       "enforce",
+       "What spind's nftables table does: enforce (the block, allow and node-pair lists "
+       "drop packets, and dropped packets are reported), monitor (the table only logs "
+       "DNS "
+       "and traffic; nothing is dropped), or passive (spind changes no firewall state at "
+       "all: no table; the NFLOG groups must be fed by your own rules). Lists are kept "
+       "and published in every mode.",
+       {}},
+      {"nflog_block_group",
+       option_kind::integer,
+       "2",
+       "NFLOG group that dropped (blocked) packets are reported to, for `blocked` "
+       "messages.",
+       {"iptable_queue_block"},
+       0,
+       65535},
+      {"block_log_rate",
+       option_kind::integer,
+       "20",
+       "Dropped packets reported per second and rule (an nftables limit in the kernel), "
+       "so a blocked flood cannot flood spind; every matching packet is dropped anyway.",
+       {},
+       1,
+       100000},
+      {"block_log_burst",
+       option_kind::integer,
+       "40",
+       "Dropped packets reported in a burst above block_log_rate.",
+       {},
+       1,
+       100000},
+      {"control_socket",
+       option_kind::text,
+       "/run/spin/spind.sock",
+       "UNIX socket for spinctl (JSON-RPC 2.0, mode 0600, root or spind's user only); "
+       "its directory is created (mode 0700) if missing. Empty: no socket.",
+       {}},
+      {"command_rate",
+       option_kind::integer,
+       "20",
+       "Commands and JSON-RPC requests per second accepted from one client (MQTT counts "
+       "as one client, since MQTT does not say who published); twice as many in a burst.",
+       {},
+       1,
+       100000},
       {"lan_interfaces",
        option_kind::list,
        "",
@@ -410,7 +457,8 @@ const std::vector<option_spec>& option_specs() {
       {"state_write_interval",
        option_kind::integer,
        "2",
-       "Least seconds between two writes of the state file (user names, later lists): "
+       "Least seconds between two writes of the state file (user names, lists, pairs, "
+       "profiles): "
        "changes in between are written together, to spare a router's flash.",
        {},
        0,
@@ -844,6 +892,23 @@ parse_outcome build_config(const option_map& options, spind_config& out) {
   if (out.nft_table.empty() || out.nft_table.size() > 64)
     b.fail("nft_table", "must be 1 to 64 characters");
   out.nft_priority = static_cast<int>(b.integer("nft_priority"));
+  auto fw = b.raw("firewall");
+  if (fw == "enforce" || fw == "monitor" || fw == "passive")
+    out.firewall = fw;
+  else
+    b.fail("firewall", "'" + fw + "' is not one of enforce, monitor, passive");
+  out.nflog_block_group = static_cast<uint16_t>(b.integer("nflog_block_group"));
+  if (out.nflog_block_group == out.nflog_dns_group ||
+      out.nflog_block_group == out.nflog_packet_group)
+    b.fail("nflog_block_group",
+           "must differ from nflog_dns_group and nflog_packet_group");
+  out.block_log_rate = static_cast<uint32_t>(b.integer("block_log_rate"));
+  out.block_log_burst = static_cast<uint32_t>(b.integer("block_log_burst"));
+  out.control_socket = b.raw("control_socket");
+  if (!out.control_socket.empty() &&
+      (out.control_socket[0] != '/' || out.control_socket.size() > 100))
+    b.fail("control_socket", "must be an absolute path of at most 100 characters");
+  out.command_rate = static_cast<double>(b.integer("command_rate"));
   for (auto& w : split_words(b.raw("lan_interfaces"))) {
     if (w.size() > 15)
       b.fail("lan_interfaces", "'" + w + "' is longer than an interface name can be");

@@ -304,7 +304,10 @@ struct nflog_source::state {
     }
     g->bytes += rec.ip_bytes;
     local.bytes += rec.ip_bytes;
-    core.ip_packet(rec, extras, ts, caplen < rec.ip_bytes, g->cfg.count_traffic);
+    if (g->cfg.blocked)
+      core.blocked_packet(rec);
+    else
+      core.ip_packet(rec, extras, ts, caplen < rec.ip_bytes, g->cfg.count_traffic);
   }
 
   static int data_cb(const struct nlmsghdr* nlh, void* data) {
@@ -553,7 +556,9 @@ struct nflog_source::state {
         list += ", ";
       list += std::to_string(g.cfg.number) + " (snaplen " +
               std::to_string(g.cfg.snaplen) +
-              (g.cfg.count_traffic ? ", traffic)" : ", DNS only)");
+              (g.cfg.blocked         ? ", blocked)"
+               : g.cfg.count_traffic ? ", traffic)"
+                                     : ", DNS only)");
     }
     SPIN_INFO("NFLOG: reading group%s %s; receive buffer %lld bytes",
               groups.size() == 1 ? "" : "s", list.c_str(),
@@ -695,6 +700,7 @@ status_report nflog_source::status() const {
       {"dns_packets", i(p.core.dns_packets)},
       {"dns_messages", i(p.core.dns_messages)},
       {"dns_records", i(p.core.dns_records)},
+      {"blocked", i(p.core.blocked)},
       {"dns_errors", i(p.core.dns_errors)},
       {"dns_repeats", i(p.core.dns_repeats)},
       {"bindings", i(p.core.bindings)},

@@ -308,8 +308,7 @@ interval_report_ptr node_table::build_report(int64_t second,
     if (!b)
       continue;
     for (auto& f : b->flows) {
-      if (!local_addresses_.empty() &&
-          (local_addresses_.count(f.key.src) || local_addresses_.count(f.key.dst)))
+      if (!ignored_.empty() && (ignored_.count(f.key.src) || ignored_.count(f.key.dst)))
         continue;
       if (!f.src_mac.empty())
         node_of(f.key.src, f.src_mac);
@@ -328,9 +327,13 @@ interval_report_ptr node_table::build_report(int64_t second,
     report->overflow_packets += b->overflow_packets;
     for (auto& f : b->flows) {
       ++stats_.flows_in;
-      if (!local_addresses_.empty() &&
-          (local_addresses_.count(f.key.src) || local_addresses_.count(f.key.dst))) {
-        stats_.ignored_packets += f.packets; // the router's own traffic
+      if (!ignored_.empty() && (ignored_.count(f.key.src) || ignored_.count(f.key.dst))) {
+        stats_.ignored_packets += f.packets; // the ignore list (the router's own traffic)
+        continue;
+      }
+      if (f.key.flags & flow_flag::blocked) {
+        add_blocked(*report, node_of(f.key.src, f.src_mac), node_of(f.key.dst, f.dst_mac),
+                    f.packets);
         continue;
       }
       report->total_count += f.packets;
@@ -439,7 +442,25 @@ node_info_ptr node_table::make_snapshot(const node& n) const {
     s->domains.push_back(d.first);
   s->mac = n.mac;
   s->name = n.name;
+  if (!block_set_.empty() || !allow_set_.empty()) {
+    for (auto& e : n.ips) {
+      s->is_blocked = s->is_blocked || block_set_.count(e.first) != 0;
+      s->is_excepted = s->is_excepted || allow_set_.count(e.first) != 0;
+    }
+  }
+  n.blocked = s->is_blocked;
+  n.excepted = s->is_excepted;
   return s;
+}
+
+std::optional<node_id> node_table::find_mac(const mac_address& mac) const {
+  auto it = by_mac_.find(mac);
+  return it == by_mac_.end() ? std::nullopt : std::optional<node_id>{it->second};
+}
+
+bool node_table::is_device(node_id id) const {
+  auto it = nodes_.find(id);
+  return it != nodes_.end() && it->second.mac.has_value();
 }
 
 node_info_ptr node_table::snapshot(node_id id) const {
@@ -570,9 +591,43 @@ void node_table::apply_binding(const ip_address& ip, const mac_address& mac, boo
 
 void node_table::set_local_address(const ip_address& ip, bool present) {
   if (present)
-    local_addresses_.insert(ip);
+    ignored_.insert(ip);
   else
-    local_addresses_.erase(ip);
+    ignored_.erase(ip);
+}
+
+void node_table::set_ignored(std::unordered_set<ip_address> ignored) {
+  ignored_ = std::move(ignored);
+}
+
+void node_table::set_verdict_sets(std::unordered_set<ip_address> block,
+                                  std::unordered_set<ip_address> allow, node_events& ev) {
+  block_set_ = std::move(block);
+  allow_set_ = std::move(allow);
+  for (auto& [id, n] : nodes_) {
+    bool b = false, e = false;
+    for (auto& [ip, seen] : n.ips) {
+      b = b || block_set_.count(ip) != 0;
+      e = e || allow_set_.count(ip) != 0;
+    }
+    if (b != n.blocked || e != n.excepted)
+      ev.updated.push_back(make_snapshot(n)); // updates the node's flags
+  }
+}
+
+void node_table::add_blocked(interval_report& r, node_id from, node_id to,
+                             uint64_t packets) {
+  // The device goes in `from`.
+  if (!is_device(from) && is_device(to))
+    std::swap(from, to);
+  for (auto& b : r.blocked) {
+    if (b.from == from && b.to == to) {
+      b.count += packets;
+      return;
+    }
+  }
+  if (r.blocked.size() < opts_.max_flows_per_report)
+    r.blocked.push_back(blocked_flow{from, to, packets});
 }
 
 void node_table::set_dhcp_names(const std::map<mac_address, std::string>& by_mac,

@@ -85,6 +85,13 @@ void source_core::ip_packet(const packet_record& rec, const parse_extras& extras
     side_facts(rec, extras, ts_us, capture_cut);
 }
 
+void source_core::blocked_packet(packet_record rec) {
+  ++counters_.blocked;
+  rec.key.flags |= flow_flag::blocked;
+  rec.hash = static_cast<uint32_t>(rec.key.hash());
+  producer_.push(rec);
+}
+
 void source_core::binding(const address_binding& b) {
   if (!opts_.on_side)
     return;

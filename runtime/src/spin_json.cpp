@@ -129,6 +129,17 @@ void append_dnsquery_json(std::string& out, node_id from, node_id queried,
   out += "}}";
 }
 
+void append_blocked_json(std::string& out, int64_t timestamp, node_id from, node_id to,
+                         const std::function<const std::string*(node_id)>& tail_of) {
+  out += R"({"command":"blocked","argument":"","result":{"timestamp":)";
+  out += std::to_string(timestamp);
+  out += ",\"from\":";
+  append_node(out, from, timestamp, tail_of(from));
+  out += ",\"to\":";
+  append_node(out, to, timestamp, tail_of(to));
+  out += "}}";
+}
+
 json::object status_to_json(const status_report& s) {
   json::object counters;
   for (auto& [k, v] : s.counters)

@@ -53,7 +53,7 @@ recording_publisher(mqtt_publisher_actor::pointer self, std::shared_ptr<recorded
       [=](atom::publish, const std::string& payload) {
         rec->published.push_back(payload);
       },
-      [=](atom::command, node_registry_actor&) {},
+      [=](atom::command, control_api&) {},
       [=](atom::eos) {
         rec->log.push_back("eos");
         ++rec->eos;

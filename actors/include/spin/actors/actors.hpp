@@ -14,6 +14,7 @@
 ///
 ///   source thread -> queue_bridge -> flow_aggregator x N -> node_registry
 ///     -> mqtt_publisher -> broker;   status_reporter polls everyone.
+///   mqtt_publisher / control socket -> block_manager (commands) <-> node_registry
 namespace spin {
 
 /// A status request: every actor answers it with its counters.
@@ -37,6 +38,19 @@ using state_store_actor = status_api::extend<
     // Coalescing timer.
     caf::reacts_to<atom::tick>>;
 
+/// Whoever carries out control requests (the block manager): legacy SPIN
+/// commands and JSON-RPC 2.0 requests as received, with the name of the
+/// client (for rate limits and logs, e.g. "mqtt", "unix:uid=0,pid=42").
+/// The reply is the text to send back; empty when there is none.
+using control_api = caf::typed_actor<
+    // A <root>/commands payload (client, payload).
+    caf::replies_to<atom::command, std::string, std::string>::with<std::string>,
+    // A JSON-RPC 2.0 request (client, payload).
+    caf::replies_to<atom::jsonrpc, std::string, std::string>::with<std::string>>;
+
+/// Receives the node snapshots that changed, once per interval.
+using node_listener_api = caf::typed_actor<caf::reacts_to<atom::node, node_batch_ptr>>;
+
 /// Turns the shards' per-interval tables and the DNS cache's names into
 /// nodes and reports; answers the naming commands.
 using node_registry_actor = status_api::extend<
@@ -50,10 +64,16 @@ using node_registry_actor = status_api::extend<
     caf::reacts_to<atom::dhcp, device_names_ptr>,
     // Changes of the kernel's neighbour table.
     caf::reacts_to<atom::neighbours, neighbour_events_ptr>,
-    // A SPIN command (name, argument as JSON text): the reply to publish on
-    // <root>/traffic (JSON text), or an empty string if the registry does not
-    // handle the command.
-    caf::replies_to<atom::command, std::string, std::string>::with<std::string>>;
+    // The effective ignore, block and allow lists (from the block manager).
+    caf::reacts_to<atom::lists, verdict_sets_ptr>,
+    // Who hears about changed nodes (the block manager).
+    caf::reacts_to<atom::wire, node_listener_api>,
+    // A node by id (nullptr if there is none).
+    caf::replies_to<atom::get, node_id>::with<node_info_ptr>,
+    // The control requests about nodes and names (get_names, set_name,
+    // republish_node, ip2hostname, list_devices, get_device,
+    // list_device_flows).
+    caf::replies_to<atom::control, control_request_ptr>::with<control_result_ptr>>;
 
 /// Keeps IP -> DNS names with their TTLs; turns each source interval's DNS
 /// records into the changes the registry must apply.
@@ -85,8 +105,8 @@ using mqtt_publisher_actor = status_api::extend<
     caf::reacts_to<atom::publish, std::string, std::string>,
     // Publish a message (already JSON) on <root>/traffic, not retained.
     caf::reacts_to<atom::publish, std::string>,
-    // Who answers the commands from <root>/commands.
-    caf::reacts_to<atom::command, node_registry_actor>,
+    // Who answers <root>/commands and <root>/jsonrpc/q.
+    caf::reacts_to<atom::command, control_api>,
     // From the MQTT network thread: connection up (CONNACK code).
     caf::reacts_to<atom::connected, int>,
     // From the MQTT network thread: connection lost (0 = requested).
@@ -95,6 +115,18 @@ using mqtt_publisher_actor = status_api::extend<
     caf::reacts_to<atom::message, std::string, std::string, bool>,
     // Periodic housekeeping (connect timeout, flushing at the end).
     caf::reacts_to<atom::tick>>;
+
+/// Owns the block, allow and ignore lists, node-pair blocks and profiles;
+/// enforces them in the firewall, persists them and carries out every
+/// control request (doc/control.md).
+using block_manager_actor =
+    status_api::extend_with<control_api, node_listener_api>::extend<
+        // Changes of the kernel's neighbour table (the router's own addresses).
+        caf::reacts_to<atom::neighbours, neighbour_events_ptr>,
+        // The registry (spawned after the block manager).
+        caf::reacts_to<atom::wire, node_registry_actor>,
+        // Retry timer for a firewall that refused a change.
+        caf::reacts_to<atom::tick>>;
 
 /// Watches the DHCP server's files (leases, static hosts) and hands the
 /// registry the device names whenever they change.

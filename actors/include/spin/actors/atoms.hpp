@@ -52,5 +52,15 @@ using put = caf::atom_constant<caf::atom("put")>;
 using flush = caf::atom_constant<caf::atom("flush")>;
 /// Neighbour table events.
 using neighbours = caf::atom_constant<caf::atom("neighbours")>;
+/// A JSON-RPC 2.0 request.
+using jsonrpc = caf::atom_constant<caf::atom("jsonrpc")>;
+/// A parsed control request for the actor that carries it out.
+using control = caf::atom_constant<caf::atom("control")>;
+/// Ask for one thing by key (a node by id).
+using get = caf::atom_constant<caf::atom("get")>;
+/// The effective lists (ignore, block, allow) for the registry.
+using lists = caf::atom_constant<caf::atom("lists")>;
+/// Who to talk to: a handle sent after spawning (breaks spawn-order cycles).
+using wire = caf::atom_constant<caf::atom("wire")>;
 
 } // namespace spin::atom

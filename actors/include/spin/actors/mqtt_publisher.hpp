@@ -42,8 +42,10 @@ struct mqtt_publisher_state {
   std::string topic_stat_prefix;
   std::string topic_sync;
   std::string topic_commands;
-  /// Answers the commands (set once the registry exists).
-  node_registry_actor registry;
+  std::string topic_jsonrpc_q;
+  std::string topic_jsonrpc_a;
+  /// Carries out commands (the block manager; set once it exists).
+  control_api control;
 
   /// Per live node: the cached NODE tail (for traffic flows) and the whole
   /// nodeInfo payload (republished after a reconnect).
@@ -90,6 +92,9 @@ struct mqtt_publisher_state {
   uint64_t publish_errors = 0;
   uint64_t dnsqueries = 0;
   uint64_t dnsqueries_dropped = 0;
+  uint64_t messages_dropped = 0; ///< other messages lost while the broker was away
+  uint64_t blocked_published = 0;
+  uint64_t blocked_dropped = 0;
   uint64_t commands = 0;
   uint64_t command_errors = 0;
   uint64_t largest_report = 0;
@@ -101,6 +106,8 @@ struct mqtt_publisher_state {
 inline constexpr size_t publisher_max_held = 64;
 /// Most messages of any kind held meanwhile (dnsquery messages included).
 inline constexpr size_t publisher_max_held_messages = 20000;
+/// Longest command or JSON-RPC request accepted from the broker.
+inline constexpr size_t publisher_max_command_size = 64 * 1024;
 /// Most messages waiting in libmosquitto before reports are dropped.
 inline constexpr int64_t publisher_max_unsent = 10000;
 

@@ -23,6 +23,11 @@ struct node_registry_config {
   /// A device asking for the same name again within this many seconds is
   /// not published again (0: publish every query).
   int64_t dnsquery_repeat_window = 10;
+  /// True when the block manager owns the ignore list (it sends it with
+  /// `lists`); the router's own addresses from neighbour events are then
+  /// left to it. False (tests without a block manager): they are ignored
+  /// here directly.
+  bool ignore_from_lists = false;
   /// User names loaded from the state file.
   std::map<mac_address, std::string> user_names_by_mac;
   std::map<ip_address, std::string> user_names_by_ip;
@@ -42,6 +47,19 @@ struct node_registry_state {
   std::unique_ptr<node_table> table;
   node_registry_config cfg;
   mqtt_publisher_actor publisher;
+  node_listener_api listener;
+  /// Recent flows of each device (list_device_flows), at most
+  /// registry_max_device_flows per device.
+  struct device_flow {
+    node_id peer = 0;
+    uint8_t proto = 0;
+    uint16_t port = 0;
+    bool blocked = false;
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+    int64_t lastseen = 0;
+  };
+  std::unordered_map<node_id, std::vector<device_flow>> device_flows;
   dns_cache_actor dns;
   state_store_actor store;
   std::map<int64_t, pending_interval> pending;
@@ -69,6 +87,9 @@ struct node_registry_state {
 /// Most names remembered per device for dnsquery repeat suppression.
 inline constexpr size_t registry_max_recent_queries = 256;
 
+/// Most recent flows kept per device for list_device_flows.
+inline constexpr size_t registry_max_device_flows = 128;
+
 /// How often (event-time seconds) idle nodes are looked for.
 inline constexpr int64_t registry_expiry_period = 10;
 
@@ -76,9 +97,11 @@ inline constexpr int64_t registry_expiry_period = 10;
 /// delivered an interval, it applies the interval's DNS answers, queries and
 /// bindings, looks up names for addresses it has never seen, attributes
 /// flows to nodes, sends node changes, the report and the dnsquery events to
-/// the publisher, and expires idle nodes. It answers the naming commands
-/// (get_names, add_name, ip2hostname) and keeps user names persistent
-/// through the state store. `dns` and `store` may be invalid handles.
+/// the publisher (and the changed nodes to the listener, the block manager),
+/// and expires idle nodes. It applies the block manager's lists (ignored
+/// addresses, node flags), answers the control requests about nodes and
+/// names, and keeps user names persistent through the state store. `dns`
+/// and `store` may be invalid handles.
 node_registry_actor::behavior_type
 node_registry(node_registry_actor::stateful_pointer<node_registry_state> self,
               node_registry_config cfg, mqtt_publisher_actor publisher,

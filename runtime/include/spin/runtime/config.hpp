@@ -150,6 +150,12 @@ struct spind_config {
   size_t nflog_rcvbuf = 8u << 20;
   std::string nft_table = "spin";
   int nft_priority = -10;
+  std::string firewall = "enforce"; ///< enforce, monitor, passive
+  uint16_t nflog_block_group = 2;
+  uint32_t block_log_rate = 20;
+  uint32_t block_log_burst = 40;
+  std::string control_socket = "/run/spin/spind.sock";
+  double command_rate = 20;
   std::vector<std::string> lan_interfaces;
   size_t conntrack_max = 262144;
   size_t max_names_per_node = 16;

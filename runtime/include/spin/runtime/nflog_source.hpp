@@ -55,6 +55,10 @@ public:
     /// (and neighbour discovery) is taken, because another source (such as
     /// conntrack) counts the volume.
     bool count_traffic = true;
+    /// True: the group reports packets the firewall dropped (spind's table
+    /// logs them to block_group before the drop). They become records
+    /// marked flow_flag::blocked, and their DNS is not taken.
+    bool blocked = false;
   };
 
   struct options {

@@ -133,6 +133,17 @@ public:
   /// router's own traffic), counted in ignored_packets.
   void set_local_address(const ip_address& ip, bool present);
 
+  /// Replaces the whole ignore list (the block manager's, which includes the
+  /// router's own addresses): traffic to or from these addresses is left out
+  /// of reports, blocked traffic too, counted in ignored_packets.
+  void set_ignored(std::unordered_set<ip_address> ignored);
+
+  /// The effective block and allow lists, for the nodes' is_blocked (an
+  /// address of the node is blocked) and is_excepted (one is allowed) flags.
+  /// Nodes whose flags change go to `ev.updated`.
+  void set_verdict_sets(std::unordered_set<ip_address> block,
+                        std::unordered_set<ip_address> allow, node_events& ev);
+
   /// Names from the DHCP server (leases, static hosts): a device's `name`
   /// unless the user named it.
   void set_dhcp_names(const std::map<mac_address, std::string>& by_mac,
@@ -171,6 +182,12 @@ public:
   /// The node an address belongs to, if any.
   std::optional<node_id> find_ip(const ip_address& ip) const;
 
+  /// The device node of a MAC, if any.
+  std::optional<node_id> find_mac(const mac_address& mac) const;
+
+  /// True if node `id` exists and is a device (has a MAC).
+  bool is_device(node_id id) const;
+
   /// A snapshot of a node, or nullptr.
   node_info_ptr snapshot(node_id id) const;
 
@@ -193,6 +210,10 @@ private:
     std::optional<mac_address> mac;
     std::string name; ///< shown: user name, else DHCP name
     bool dirty = false;
+    /// The flags of the last snapshot (to see which nodes a list change
+    /// affects).
+    mutable bool blocked = false;
+    mutable bool excepted = false;
   };
 
   node& create(int64_t now);
@@ -208,6 +229,7 @@ private:
   void merge_into(node& from, node& into);
   void erase(node_id id);
   node_info_ptr make_snapshot(const node& n) const;
+  void add_blocked(interval_report& r, node_id from, node_id to, uint64_t packets);
 
   struct scratch;
 
@@ -219,7 +241,9 @@ private:
   std::unordered_map<mac_address, node_id> by_mac_;
   std::unordered_map<std::string, node_id> by_name_;
   std::unordered_map<ip_address, mac_address> neighbours_;
-  std::unordered_set<ip_address> local_addresses_;
+  std::unordered_set<ip_address> ignored_;
+  std::unordered_set<ip_address> block_set_;
+  std::unordered_set<ip_address> allow_set_;
   std::map<mac_address, std::string> dhcp_by_mac_;
   std::map<ip_address, std::string> dhcp_by_ip_;
   std::map<mac_address, std::string> user_by_mac_;

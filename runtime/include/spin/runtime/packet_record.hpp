@@ -22,7 +22,9 @@ struct flow_key {
   uint16_t dport = 0;
   uint8_t family = 0; ///< 4 or 6
   uint8_t proto = 0;  ///< IP protocol number
-  uint16_t reserved = 0;
+  /// flow_flag bits: what kind of traffic this is. Part of the identity, so
+  /// blocked packets aggregate apart from traffic of the same addresses.
+  uint16_t flags = 0;
 
   /// Word-wise comparison (the hot path compares keys for every packet;
   /// a memcmp call costs more than the five loads it needs).
@@ -51,6 +53,13 @@ struct flow_key {
   }
 };
 static_assert(sizeof(flow_key) == 40, "flow_key must stay 40 bytes without padding");
+
+/// Bits of flow_key::flags.
+namespace flow_flag {
+/// The firewall dropped the packet (it came from the blocked-traffic NFLOG
+/// group): reported as `blocked`, not counted as traffic.
+constexpr uint16_t blocked = 1;
+} // namespace flow_flag
 
 /// IP protocol numbers spin treats specially.
 namespace ipproto {

@@ -39,6 +39,14 @@ struct report_flow {
   uint64_t count = 0; ///< packets
 };
 
+/// Traffic the firewall dropped between two nodes in one interval (one
+/// `blocked` message). `from` is the device when one side is a device.
+struct blocked_flow {
+  node_id from = 0;
+  node_id to = 0;
+  uint64_t count = 0; ///< dropped packets reported (the kernel rate-limits them)
+};
+
 /// The registry's summary of one interval, handed to the publisher.
 struct interval_report {
   /// First second of the interval (UNIX seconds).
@@ -53,6 +61,9 @@ struct interval_report {
   uint64_t flows_folded = 0;
   /// Packets no shard could attribute to a flow (flow table full).
   uint64_t overflow_packets = 0;
+  /// Node pairs with dropped traffic (not part of the totals or flows), in
+  /// first-seen order, at most max_flows_per_report of them.
+  std::vector<blocked_flow> blocked;
 };
 
 using interval_report_ptr = std::shared_ptr<const interval_report>;

@@ -28,6 +28,7 @@ struct source_counters {
   uint64_t dns_errors = 0;   ///< DNS messages rejected (malformed, truncated)
   uint64_t dns_repeats = 0;  ///< DNS messages skipped as recent repeats
   uint64_t bindings = 0;     ///< ARP / neighbour discovery bindings seen
+  uint64_t blocked = 0;      ///< dropped packets reported by the firewall
 };
 
 /// What every packet source does with parsed packets, whatever it reads
@@ -76,6 +77,11 @@ public:
   /// kept less than was on the wire.
   void ip_packet(const packet_record& rec, const parse_extras& extras, int64_t ts_us,
                  bool capture_cut, bool count = true);
+
+  /// A packet the firewall dropped (the blocked-traffic NFLOG group): handed
+  /// to the shards marked flow_flag::blocked; its DNS is not taken (the
+  /// packet never arrived).
+  void blocked_packet(packet_record rec);
 
   /// An address binding seen on the wire (ARP).
   void binding(const address_binding& b);

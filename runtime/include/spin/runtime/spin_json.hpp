@@ -43,6 +43,11 @@ void append_dnsquery_json(std::string& out, node_id from, node_id queried,
                           std::string_view name, int64_t lastseen,
                           const std::function<const std::string*(node_id)>& tail_of);
 
+/// Appends a `blocked` message: {"timestamp": T, "from": NODE, "to": NODE},
+/// node objects written from the cached tails as in traffic.
+void append_blocked_json(std::string& out, int64_t timestamp, node_id from, node_id to,
+                         const std::function<const std::string*(node_id)>& tail_of);
+
 /// A status report as a JSON object {"counters": {...}, "last_error": ...}.
 boost::json::object status_to_json(const status_report& s);
 
