@@ -56,11 +56,10 @@ void arm_retry(self_ptr self) {
 bool rebuild(self_ptr self, std::string& error) {
   auto& st = self->state;
   ++st.firewall_rebuilds;
-  if (st.firewall->install(error) &&
-      st.firewall->apply(st.lists->full_firewall(), error)) {
+  if (st.firewall->rebuild(st.lists->full_firewall(), error)) {
     if (!st.firewall_ok)
-      SPIN_NOTICE("firewall: table inet %s rebuilt with every list element",
-                  st.firewall->config().name.c_str());
+      SPIN_NOTICE("firewall: %s rebuilt with every list element",
+                  st.firewall->name().c_str());
     st.firewall_ok = true;
     return true;
   }
@@ -68,8 +67,8 @@ bool rebuild(self_ptr self, std::string& error) {
   st.last_error = "firewall: " + error;
   uint64_t held = 0;
   if (st.error_log.allow(held))
-    SPIN_ERROR("firewall: cannot rebuild table inet %s: %s; retrying every %lld s",
-               st.firewall->config().name.c_str(), error.c_str(),
+    SPIN_ERROR("firewall: cannot rebuild %s: %s; retrying every %lld s",
+               st.firewall->name().c_str(), error.c_str(),
                static_cast<long long>(st.retry_interval.count()));
   arm_retry(self);
   return false;
@@ -89,8 +88,8 @@ bool enforce(self_ptr self, const set_change& c, std::string& error) {
   if (st.firewall->apply(c, error))
     return true;
   ++st.firewall_errors;
-  SPIN_WARN("firewall: a change was refused (%s); rebuilding table inet %s",
-            error.c_str(), st.firewall->config().name.c_str());
+  SPIN_WARN("firewall: a change was refused (%s); rebuilding %s", error.c_str(),
+            st.firewall->name().c_str());
   return rebuild(self, error);
 }
 
@@ -252,6 +251,39 @@ void execute(self_ptr self, control_request_ptr req, done_fn done) {
   case control_op::list_methods:
     done(control_result::success(rpc_methods_description()));
     return;
+  case control_op::set_profile: {
+    auto apply = [self, req, done](node_info_ptr device) {
+      block_lists::delta d;
+      std::string error;
+      if (!self->state.lists->set_profile(req->mac, req->text, device.get(), d, error)) {
+        done(control_result::failure(rpc_error::invalid_params, error));
+        return;
+      }
+      commit(self, std::move(d), std::nullopt, done);
+    };
+    if (!st.registry) {
+      apply(nullptr);
+      return;
+    }
+    self->request(st.registry, std::chrono::seconds(10), atom::get::value, req->mac)
+        .then([apply](node_info_ptr& n) { apply(std::move(n)); },
+              [apply](caf::error&) { apply(nullptr); });
+    return;
+  }
+  case control_op::get_profiles: {
+    json::array profiles;
+    for (auto& p : device_profiles())
+      profiles.emplace_back(json::object{{"id", p.id},
+                                         {"name", p.name},
+                                         {"description", p.description},
+                                         {"type", "CREATED_BY_SYSTEM"}});
+    json::object devices;
+    for (auto& [mac, id] : lists.profiles())
+      devices[mac.to_string()] = id;
+    done(control_result::success(json::object{{"profiles", std::move(profiles)},
+                                              {"devices", std::move(devices)}}));
+    return;
+  }
   default:
     break;
   }

@@ -273,7 +273,10 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
   // The block manager: lists, enforcement, every command.
   block_manager_config bcfg;
   bcfg.lists = lists;
-  bcfg.firewall = table && cfg.firewall == "enforce" ? table.get() : nullptr;
+  std::unique_ptr<nft_enforcer> enforcement;
+  if (table && cfg.firewall == "enforce")
+    enforcement = std::make_unique<nft_enforcer>(*table);
+  bcfg.firewall = enforcement.get();
   bcfg.command_rate = cfg.command_rate;
   bcfg.command_burst = 2 * cfg.command_rate;
   auto blocks = sys.spawn<caf::detached>(block_manager, bcfg, publisher, store);

@@ -411,6 +411,10 @@ node_registry(node_registry_actor::stateful_pointer<node_registry_state> self,
         self->state.listener = std::move(listener);
       },
       [=](atom::get, node_id id) { return self->state.table->snapshot(id); },
+      [=](atom::get, const mac_address& mac) {
+        auto id = self->state.table->find_mac(mac);
+        return id ? self->state.table->snapshot(*id) : node_info_ptr{};
+      },
       [=](atom::control,
           control_request_ptr& req) -> caf::typed_response_promise<control_result_ptr> {
         auto& st = self->state;

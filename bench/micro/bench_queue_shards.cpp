@@ -31,6 +31,7 @@ node_registry_actor::behavior_type counting_registry(node_registry_actor::pointe
       [=](atom::lists, verdict_sets_ptr&) {},
       [=](atom::wire, node_listener_api&) {},
       [=](atom::get, node_id) { return node_info_ptr{}; },
+      [=](atom::get, const mac_address&) { return node_info_ptr{}; },
       [=](atom::control, control_request_ptr&) {
         return control_result_ptr{
             std::make_shared<const control_result>(control_result::failure(0, "none"))};

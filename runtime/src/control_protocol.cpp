@@ -46,6 +46,7 @@ bool control_op_changes_state(control_op op) {
   case control_op::reset_ignores:
   case control_op::set_name:
   case control_op::set_flow_block:
+  case control_op::set_profile:
     return true;
   default:
     return false;
@@ -391,6 +392,16 @@ const method_spec rpc_methods[] = {
      control_op::republish_node,
      {{"node", param_kind::node}},
      "Publishes the nodeInfo message of a node again."},
+    {"set_device_profile",
+     control_op::set_profile,
+     {{"device", param_kind::mac}, {"profile", param_kind::text}},
+     "Applies a profile (allow_all, deny_all, ipv4_only, ipv6_only, blocked_by_ad) to "
+     "a device, given by its MAC address. Persisted."},
+    {"list_profiles",
+     control_op::get_profiles,
+     {},
+     "The profiles spind ships, and the devices that have one: "
+     "{\"profiles\": [{id, name, description}], \"devices\": {mac: profile id}}."},
 };
 
 const method_spec* find_method(std::string_view name) {

@@ -455,6 +455,25 @@ def test_every_command():
         check(not ping(r, r.d2, SERVICE4[0]) and ping(r, r.d1, SERVICE4[0]),
               "the pair block holds")
 
+        # Profiles (JSON-RPC extensions): per device, following its addresses.
+        d2mac = "device=" + DEVICE_MACS["d2"]
+        ctl("set_device_profile", d2mac, "profile=ipv4_only")
+        check(ping(r, r.d2, SERVICE4[2]) and not ping(r, r.d2, SERVICE6[2]),
+              "ipv4_only: d2 keeps IPv4 and loses IPv6")
+        ctl("set_device_profile", d2mac, "profile=deny_all")
+        check(not ping(r, r.d2, SERVICE4[2]) and ping(r, r.d1, SERVICE4[2]),
+              "deny_all: d2 reaches nothing, d1 still does")
+        profiles = ctl("list_profiles")
+        check({p["id"] for p in profiles["profiles"]} ==
+              {"allow_all", "deny_all", "ipv4_only", "ipv6_only", "blocked_by_ad"} and
+              profiles["devices"] == {DEVICE_MACS["d2"]: "deny_all"},
+              "list_profiles: %s" % profiles)
+        ctl.fails("set_device_profile", d2mac, "profile=nonsense", code=-32602)
+        ctl("set_device_profile", d2mac, "profile=allow_all")
+        check(ping(r, r.d2, SERVICE4[2]) and ping(r, r.d2, SERVICE6[2]),
+              "allow_all: d2 reaches svc3 again")
+        check(ctl("list_profiles")["devices"] == {}, "no device has a profile")
+
         # Malformed requests: errors, and nothing changes.
         state_path = os.path.join(wd, "state", "state.json")
         lists_before = ctl.lists()

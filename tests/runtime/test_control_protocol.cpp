@@ -291,6 +291,9 @@ TEST_CASE("every JSON-RPC method parses with its parameters", "[control]") {
       {"get_names", "", op::get_names},
       {"ip2hostname", R"({"ip":"192.0.2.9"})", op::ip2hostname},
       {"republish_node", R"({"node":4})", op::republish_node},
+      {"set_device_profile", R"({"device":"aa:bb:cc:00:00:01","profile":"deny_all"})",
+       op::set_profile},
+      {"list_profiles", "", op::get_profiles},
   };
   std::set<std::string> names;
   for (auto& row : rows) {

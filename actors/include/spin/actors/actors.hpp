@@ -70,6 +70,8 @@ using node_registry_actor = status_api::extend<
     caf::reacts_to<atom::wire, node_listener_api>,
     // A node by id (nullptr if there is none).
     caf::replies_to<atom::get, node_id>::with<node_info_ptr>,
+    // A device by MAC (nullptr if there is none).
+    caf::replies_to<atom::get, mac_address>::with<node_info_ptr>,
     // The control requests about nodes and names (get_names, set_name,
     // republish_node, ip2hostname, list_devices, get_device,
     // list_device_flows).

@@ -3,8 +3,8 @@
 #include "spin/actors/actors.hpp"
 #include "spin/runtime/block_lists.hpp"
 #include "spin/runtime/control_protocol.hpp"
+#include "spin/runtime/enforcer.hpp"
 #include "spin/runtime/log.hpp"
-#include "spin/runtime/nft_table.hpp"
 
 #include <chrono>
 #include <memory>
@@ -17,10 +17,11 @@ struct block_manager_config {
   /// The lists as loaded from the state file (already in the firewall: the
   /// daemon applies them before any source starts).
   std::shared_ptr<block_lists> lists;
-  /// spind's nftables table, or nullptr when nothing is enforced (capture
-  /// replay, or `firewall passive`): the lists are still kept, persisted and
-  /// published. Owned by the daemon, which outlives the actor.
-  nft_table* firewall = nullptr;
+  /// Where the lists are enforced (spind's nftables table), or nullptr when
+  /// nothing is (capture replay, `firewall monitor` or `passive`): the lists
+  /// are still kept, persisted and published. Owned by the daemon, which
+  /// outlives the actor.
+  enforcer* firewall = nullptr;
   /// Commands per second per client, and the burst above it.
   double command_rate = 20;
   double command_burst = 40;
@@ -33,7 +34,7 @@ struct block_manager_state {
   static inline const char* name = "block_manager";
 
   std::shared_ptr<block_lists> lists;
-  nft_table* firewall = nullptr;
+  enforcer* firewall = nullptr;
   /// False after the firewall refused a change; the tick rebuilds it.
   bool firewall_ok = true;
   bool retry_armed = false;

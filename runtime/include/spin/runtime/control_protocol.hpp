@@ -57,6 +57,8 @@ enum class control_op : uint8_t {
   list_device_flows, ///< mac: recent flows of a device
   set_flow_block,    ///< node, node2, flag: block (true) or unblock a pair
   get_flow_blocks,   ///< the node-pair blocks
+  set_profile,       ///< mac, text (a profile id): the device's profile
+  get_profiles,      ///< the profiles and which device has which
 };
 
 /// One request, validated: every field the op needs is present and well
