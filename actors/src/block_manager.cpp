@@ -303,7 +303,10 @@ void execute(self_ptr self, control_request_ptr req, done_fn done) {
 /// True if `client` may send another request now.
 bool admit(self_ptr self, const std::string& client) {
   auto& st = self->state;
-  if (st.limiter->allow(client, std::chrono::steady_clock::now()))
+  // Socket clients are "unix:uid=U,pid=P": every spinctl run is a new
+  // process, so the user is the client the limit applies to.
+  auto key = client.substr(0, client.find(",pid="));
+  if (st.limiter->allow(key, std::chrono::steady_clock::now()))
     return true;
   ++st.rate_limited;
   uint64_t held = 0;
@@ -399,9 +402,17 @@ block_manager(block_manager_actor::stateful_pointer<block_manager_state> self,
         ++st.jsonrpc;
         auto rp = self->make_response_promise<std::string>();
         if (!admit(self, client)) {
+          // Refused: answer with the request's id if it has one.
+          json::value id = nullptr;
+          boost::system::error_code ec;
+          auto v = json::parse(payload, ec);
+          if (!ec && v.is_object())
+            if (auto* i = v.as_object().if_contains("id");
+                i && (i->is_string() || i->is_int64() || i->is_uint64()))
+              id = *i;
           json::object err{{"code", -32000}, {"message", rate_text(self)}};
           rp.deliver(json::serialize(json::object{
-              {"jsonrpc", "2.0"}, {"id", nullptr}, {"error", std::move(err)}}));
+              {"jsonrpc", "2.0"}, {"id", std::move(id)}, {"error", std::move(err)}}));
           return rp;
         }
         auto parsed = parse_jsonrpc_request(payload);

@@ -552,11 +552,16 @@ def test_crash_and_state():
         check(ping(r, r.d1, SERVICE4[2]), "and blocks nothing")
         check(sp.stop() == 0, "spind stops cleanly")
 
-        # Passive: no firewall state at all, the lists are still kept.
-        sp = start_spind(r, sock, ["--firewall", "passive"])
+        # Passive: no firewall state at all, the lists are still kept. (With
+        # one command per second per client: a burst of two, then refusals.)
+        sp = start_spind(r, sock, ["--firewall", "passive", "--command_rate", "1"])
         check(count_spin_tables(r) == 0, "passive: no table inet spin: %s" % r.tables())
         ctl("add_iplist_ip", "list=block", "ip=" + SERVICE4[2])
         check(ctl("list_iplist", "list=block") == [SERVICE4[2]], "passive: the list is kept")
+        refused = [ctl.raw("list_iplist", "list=block") for _ in range(3)]
+        check(any(rc == 1 and "(code -32000)" in err and "too many requests" in err
+                  for rc, out, err in refused),
+              "requests beyond the rate are refused with -32000: %s" % refused)
         check(ping(r, r.d1, SERVICE4[2]), "passive: nothing is dropped")
         check(sp.stop() == 0, "spind stops cleanly")
 
