@@ -19,3 +19,9 @@ find_path(CONCURRENTQUEUE_INCLUDE_DIR concurrentqueue/concurrentqueue.h REQUIRED
 add_library(moodycamel::concurrentqueue INTERFACE IMPORTED)
 target_include_directories(moodycamel::concurrentqueue SYSTEM INTERFACE
   ${CONCURRENTQUEUE_INCLUDE_DIR})
+
+# The HTTP server: Boost.Beast/Asio are header-only (libboost1.81-dev); HTTPS
+# needs OpenSSL (libssl-dev), basic-auth password hashes libxcrypt's crypt_rn
+# (libcrypt-dev).
+find_package(OpenSSL REQUIRED)
+pkg_check_modules(LIBCRYPT REQUIRED IMPORTED_TARGET libxcrypt)

@@ -1,11 +1,13 @@
 #include "spin/actors/daemon.hpp"
 
+#include "spin/actors/api_server.hpp"
 #include "spin/actors/block_manager.hpp"
 #include "spin/actors/dns_cache.hpp"
 #include "spin/actors/flow_aggregator.hpp"
 #include "spin/actors/lease_watcher.hpp"
 #include "spin/actors/mqtt_publisher.hpp"
 #include "spin/actors/node_registry.hpp"
+#include "spin/actors/notifier.hpp"
 #include "spin/actors/state_store.hpp"
 #include "spin/actors/status_reporter.hpp"
 #include "spin/runtime/block_lists.hpp"
@@ -139,8 +141,10 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
             lists->list(list_kind::block).size(), lists->list(list_kind::allow).size(),
             lists->list(list_kind::ignore).size(), lists->pairs().size(),
             state_path.c_str());
+  auto initial_state = loaded.doc;
   auto store = sys.spawn(state_store, state_path, std::move(loaded.doc),
                          std::chrono::seconds(cfg.state_write_interval));
+  auto notes = sys.spawn(notifier, std::move(initial_state), store);
 
   auto publisher = sys.spawn(mqtt_publisher, cfg.mqtt, &gauge, caf::actor{self});
   rcfg.table.lan_prefixes = cfg.lan_prefixes;
@@ -281,6 +285,7 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
   bcfg.command_burst = 2 * cfg.command_rate;
   auto blocks = sys.spawn<caf::detached>(block_manager, bcfg, publisher, store);
   caf::anon_send(registry, atom::wire::value, node_listener_api{blocks});
+  caf::anon_send(registry, atom::wire::value, node_listener_api{notes});
   caf::anon_send(blocks, atom::wire::value, registry);
   caf::anon_send(publisher, atom::command::value, control_api{blocks});
 
@@ -379,6 +384,7 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
   polled.push_back(caf::actor_cast<status_api>(store));
   polled.push_back(caf::actor_cast<status_api>(leases));
   polled.push_back(caf::actor_cast<status_api>(blocks));
+  polled.push_back(caf::actor_cast<status_api>(notes));
   std::vector<status_provider> providers;
   for (size_t i = 0; i < sources.size(); ++i) {
     auto* src = sources[i].get();
@@ -395,6 +401,45 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
     providers.push_back([src = conntrack.get()] { return src->status(); });
   if (!ctl.path().empty())
     providers.push_back([c = &ctl] { return c->status(); });
+  // The web app and the HTTP API.
+  std::unique_ptr<api_server> api;
+  if (cfg.http_port != 0 && !startup_failed) {
+    api_config acfg;
+    acfg.http.addresses = cfg.http_addresses;
+    acfg.http.port = cfg.http_port;
+    acfg.http.static_dir = cfg.web_root;
+    // Without the built web app the API is still useful (spinctl-like
+    // clients, Prometheus): serve it and say what is missing.
+    if (struct stat st;
+        !cfg.web_root.empty() &&
+        (::stat(cfg.web_root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) {
+      SPIN_WARN("http: web_root %s is not a directory; serving the HTTP API without the "
+                "web app (build it with the spin_web target, or set --web_root)",
+                cfg.web_root.c_str());
+      acfg.http.static_dir.clear();
+    }
+    acfg.http.password_file = cfg.http_password_file;
+    acfg.http.tls_certificate_file = cfg.http_tls_certificate_file;
+    acfg.http.tls_key_file = cfg.http_tls_key_file;
+    acfg.control = control_api{blocks};
+    acfg.registry = registry;
+    acfg.notifier = notes;
+    acfg.polled = polled;
+    acfg.providers = providers;
+    acfg.capture_interface = cfg.capture_interface;
+    acfg.lan_interfaces = cfg.lan_interfaces;
+    acfg.capture_max_seconds = cfg.capture_max_seconds;
+    acfg.capture_max_bytes = cfg.capture_max_bytes;
+    api = std::make_unique<api_server>(sys, std::move(acfg));
+    std::string error;
+    if (!api->start(error)) {
+      SPIN_ERROR("http: %s; the web app and the HTTP API are not available",
+                 error.c_str());
+      api.reset();
+    } else {
+      providers.push_back([a = api.get()] { return a->status(); });
+    }
+  }
   auto reporter =
       sys.spawn(status_reporter, polled, providers, publisher, cfg.stat_interval);
 
@@ -447,6 +492,8 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
   // No new commands while the rest goes down, and the block manager is gone
   // before the table is removed (it would rebuild a table it cannot reach).
   ctl.stop();
+  if (api)
+    api->stop();
   self->send_exit(blocks, caf::exit_reason::user_shutdown);
   self->wait_for(blocks);
   for (auto& s : sources)
@@ -467,7 +514,10 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
   // Whatever the user changed last is on disk before we go.
   self->request(store, std::chrono::seconds(10), atom::flush::value)
       .receive([](bool) {}, [](caf::error&) {});
+  // The reporter calls the providers (sources, the HTTP server): gone first.
   self->send_exit(reporter, caf::exit_reason::user_shutdown);
+  self->wait_for(reporter);
+  self->send_exit(notes, caf::exit_reason::user_shutdown);
   self->send_exit(leases, caf::exit_reason::user_shutdown);
   self->send_exit(dns, caf::exit_reason::user_shutdown);
   self->send_exit(store, caf::exit_reason::user_shutdown);

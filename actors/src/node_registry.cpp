@@ -25,9 +25,11 @@ void send_events(self_ptr self, node_events& ev) {
     self->send(pub, atom::merged::value, from, into);
   for (auto id : ev.deleted)
     self->send(pub, atom::deleted::value, id);
-  if (self->state.listener && !ev.updated.empty())
-    self->send(self->state.listener, atom::node::value,
-               std::make_shared<const std::vector<node_info_ptr>>(ev.updated));
+  if (!self->state.listeners.empty() && !ev.updated.empty()) {
+    auto batch = std::make_shared<const std::vector<node_info_ptr>>(ev.updated);
+    for (auto& l : self->state.listeners)
+      self->send(l, atom::node::value, batch);
+  }
   for (auto& n : ev.updated)
     self->send(pub, atom::node::value, std::move(n));
 }
@@ -408,7 +410,7 @@ node_registry(node_registry_actor::stateful_pointer<node_registry_state> self,
         send_events(self, ev);
       },
       [=](atom::wire, node_listener_api& listener) {
-        self->state.listener = std::move(listener);
+        self->state.listeners.push_back(std::move(listener));
       },
       [=](atom::get, node_id id) { return self->state.table->snapshot(id); },
       [=](atom::get, const mac_address& mac) {

@@ -94,11 +94,10 @@ const char* kind_name(option_kind k) {
 // SPIN 1.0 names that have no spind meaning (yet). Files that set them keep
 // working; spind says once that they are not used.
 constexpr sv legacy_unused[] = {
-    "pubsub_websocket_host", "pubsub_websocket_port",
-    "pubsub_run_mosquitto",  "pubsub_run_password_file",
-    "iptable_queue_block",   "spinweb_interfaces",
-    "spinweb_port",          "spinweb_tls_certificate_file",
-    "spinweb_tls_key_file",  "spinweb_password_file",
+    "pubsub_websocket_host",
+    "pubsub_websocket_port",
+    "pubsub_run_mosquitto",
+    "pubsub_run_password_file",
 };
 
 } // namespace
@@ -368,6 +367,62 @@ const std::vector<option_spec>& option_specs() {
        {},
        1,
        100000},
+      {"http_port",
+       option_kind::integer,
+       "13026",
+       "Port of the web app and HTTP API (REST, JSON-RPC, /metrics). 0: no HTTP server.",
+       {"spinweb_port"},
+       0,
+       65535},
+      {"http_addresses",
+       option_kind::list,
+       "127.0.0.1",
+       "Addresses the HTTP server listens on (IPv4 and IPv6, e.g. '127.0.0.1 ::1' or "
+       "'0.0.0.0'); commas or spaces between them.",
+       {"spinweb_interfaces"}},
+      {"web_root",
+       option_kind::text,
+       SPIN_DEFAULT_WEB_ROOT,
+       "Directory of the built web app that the HTTP server serves.",
+       {}},
+      {"http_password_file",
+       option_kind::text,
+       "",
+       "Users for HTTP basic authentication, one 'user:hash' per line with a crypt(3) "
+       "hash (mkpasswd, openssl passwd -6); plain-text passwords are refused. Empty: no "
+       "authentication.",
+       {"spinweb_password_file"}},
+      {"http_tls_certificate_file",
+       option_kind::text,
+       "",
+       "PEM certificate (chain) for HTTPS; with http_tls_key_file, the server speaks "
+       "only HTTPS.",
+       {"spinweb_tls_certificate_file"}},
+      {"http_tls_key_file",
+       option_kind::text,
+       "",
+       "PEM private key for HTTPS.",
+       {"spinweb_tls_key_file"}},
+      {"capture_interface",
+       option_kind::text,
+       "",
+       "Interface for per-device captures (/spin_api/tcpdump); empty: the first of "
+       "lan_interfaces, else 'any' (then filtered by the device's addresses).",
+       {}},
+      {"capture_max_seconds",
+       option_kind::integer,
+       "600",
+       "Longest per-device capture, in seconds.",
+       {},
+       1,
+       86400},
+      {"capture_max_bytes",
+       option_kind::integer,
+       "67108864",
+       "Largest per-device capture, in bytes.",
+       {},
+       1024,
+       4294967296},
       {"lan_interfaces",
        option_kind::list,
        "",
@@ -909,6 +964,27 @@ parse_outcome build_config(const option_map& options, spind_config& out) {
       (out.control_socket[0] != '/' || out.control_socket.size() > 100))
     b.fail("control_socket", "must be an absolute path of at most 100 characters");
   out.command_rate = static_cast<double>(b.integer("command_rate"));
+  out.http_port = static_cast<uint16_t>(b.integer("http_port"));
+  out.http_addresses.clear();
+  for (auto& w : split_words(b.raw("http_addresses"))) {
+    if (!ip_address::parse(w))
+      b.fail("http_addresses", "'" + w + "' is not an IP address");
+    out.http_addresses.push_back(w);
+  }
+  if (out.http_port != 0 && out.http_addresses.empty())
+    b.fail("http_addresses", "must name at least one address (or set http_port to 0)");
+  out.web_root = b.raw("web_root");
+  out.http_password_file = b.raw("http_password_file");
+  out.http_tls_certificate_file = b.raw("http_tls_certificate_file");
+  out.http_tls_key_file = b.raw("http_tls_key_file");
+  if (out.http_tls_certificate_file.empty() != out.http_tls_key_file.empty())
+    b.fail("http_tls_key_file",
+           "give both http_tls_certificate_file and http_tls_key_file");
+  out.capture_interface = b.raw("capture_interface");
+  if (out.capture_interface.size() > 15)
+    b.fail("capture_interface", "is longer than an interface name can be");
+  out.capture_max_seconds = static_cast<int>(b.integer("capture_max_seconds"));
+  out.capture_max_bytes = static_cast<size_t>(b.integer("capture_max_bytes"));
   for (auto& w : split_words(b.raw("lan_interfaces"))) {
     if (w.size() > 15)
       b.fail("lan_interfaces", "'" + w + "' is longer than an interface name can be");

@@ -630,7 +630,8 @@ class LiveSpind:
         self.logfile = os.path.join(rig.workdir, "%s-%d.log" % (name, next(_rig_counter)))
         base = []
         if defaults:
-            base = ["--mqtt_port", str(MQTT_PORT), "--state_dir",
+            base = ["--http_port", "0", "--control_socket", "",
+                    "--mqtt_port", str(MQTT_PORT), "--state_dir",
                     os.path.join(rig.workdir, "state"), "--stat_interval", "1",
                     "--lan_prefixes", "%s %s" % (LAN4, LAN6), "--lan_interfaces", "br-lan",
                     "--dhcp_config_file", "", "--dhcp_lease_files", ""]

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 
 import paho.mqtt.client as mqtt
 
@@ -193,9 +194,14 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
+# Tests run in parallel: no shared HTTP port and no shared control socket
+# unless a test asks for them (a later flag overrides these).
+QUIET = ["--http_port", "0", "--control_socket", ""]
+
+
 def run_spind(args, timeout=120, check_rc=True, logfile=None):
     """Runs spind to completion; returns (returncode, log text)."""
-    cmd = [SPIND] + list(args)
+    cmd = [SPIND] + QUIET + list(args)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        timeout=timeout)
     out = p.stdout.decode("utf-8", "replace")
@@ -217,7 +223,7 @@ class Spind:
 
     def __enter__(self):
         self.log = open(self.logfile, "w")
-        self.proc = subprocess.Popen([SPIND] + self.args, stdout=self.log,
+        self.proc = subprocess.Popen([SPIND] + QUIET + self.args, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         return self
 
@@ -250,4 +256,5 @@ def main(tests):
         except Exception as e:  # noqa: BLE001 - report every failure the same way
             failed += 1
             print("FAIL %s: %s: %s" % (t.__name__, type(e).__name__, e), flush=True)
+            traceback.print_exc()
     sys.exit(1 if failed else 0)

@@ -6,11 +6,11 @@ import os
 import re
 import subprocess
 
-from spintest import SPIND, Workdir, check, main
+from spintest import QUIET, SPIND, Workdir, check, main
 
 
 def run(*args, timeout=30):
-    p = subprocess.run([SPIND, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    p = subprocess.run([SPIND, *QUIET, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=timeout)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 

@@ -26,6 +26,7 @@ failure. No test checks timing: every wait is a condition with a deadline."""
 
 import os
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -394,6 +395,96 @@ def test_without_cap_net_admin():
                 .split(": ", 1)[1]), flush=True)
 
 
+CAPTURE_CLIENT = r"""
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=60)
+c.request("GET", "/spin_api/tcpdump?device=" + sys.argv[2])
+r = c.getresponse()
+print(r.status, r.getheader("Content-Type"), flush=True)
+data = r.read()  # until spind ends the stream
+open(sys.argv[3], "wb").write(data)
+print("saved", len(data), flush=True)
+"""
+
+
+def read_pcap_frames(path):
+    """(link type, [frame bytes]) of a classic little/big-endian pcap file."""
+    with open(path, "rb") as f:
+        data = f.read()
+    check(len(data) >= 24, "a pcap file header (%d bytes)" % len(data))
+    magic = data[:4]
+    check(magic in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4"), "pcap magic %r" % magic)
+    e = "<" if magic == b"\xd4\xc3\xb2\xa1" else ">"
+    linktype = struct.unpack(e + "I", data[20:24])[0]
+    frames, off = [], 24
+    while off + 16 <= len(data):
+        incl = struct.unpack(e + "I", data[off + 8:off + 12])[0]
+        frames.append(data[off + 16:off + 16 + incl])
+        off += 16 + incl
+    check(off == len(data), "the capture ends on a record boundary (%d of %d)" % (off, len(data)))
+    return linktype, frames
+
+
+def udp_ports(frame):
+    """(source, destination) UDP ports of an Ethernet IPv4/IPv6 frame, or None."""
+    ethertype = struct.unpack("!H", frame[12:14])[0]
+    ip = frame[14:]
+    if ethertype == 0x0800 and len(ip) >= 28 and ip[9] == 17:
+        l4 = ip[(ip[0] & 0x0F) * 4:]
+    elif ethertype == 0x86DD and len(ip) >= 48 and ip[6] == 17:
+        l4 = ip[40:]
+    else:
+        return None
+    return struct.unpack("!HH", l4[:4]) if len(l4) >= 4 else None
+
+
+def test_device_capture():
+    """/spin_api/tcpdump on the router's LAN bridge: the stream is a pcap of
+    exactly the chosen device's frames, and every datagram it sent and got
+    back is in it; the other device's traffic is not."""
+    with Workdir() as wd, Rig(wd) as r, r.subscriber() as sub:
+        port = 13026  # the router namespace has its own ports
+        sp = start_spind(r, sub, ["--source", "nflog", "--http_port", str(port),
+                                  "--capture_interface", "br-lan"])
+        d1, d2 = rig.DEVICE_MACS["d1"], rig.DEVICE_MACS["d2"]
+        out = os.path.join(wd, "capture.pcap")
+        client = subprocess.Popen(["ip", "netns", "exec", r.router, sys.executable, "-c",
+                                   CAPTURE_CLIENT, str(port), d1, out],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            first = client.stdout.readline().split()
+            check(first[:2] == ["200", "application/vnd.tcpdump.pcap"],
+                  "the capture starts: %s\n%s" % (first, sp.output()[-2000:]))
+            send(r, "cap_d1", "d1", "svc1.test", 4, "udp", 7001, count=20, size=300)
+            send(r, "cap_d1_6", "d1", "svc1.test", 6, "udp", 7002, count=15, size=200)
+            send(r, "cap_d2", "d2", "svc2.test", 4, "udp", 7003, count=10, size=200)
+            status = r.sh(r.router, sys.executable, "-c",
+                          "import http.client,sys;c=http.client.HTTPConnection('127.0.0.1',%d);"
+                          "c.request('GET','/spin_api/tcpdump_stop?device=%s');"
+                          "print(c.getresponse().status)" % (port, d1)).stdout.strip()
+            check(status == "200", "tcpdump_stop: %s" % status)
+            rest = client.communicate(timeout=30)[0]
+            check(client.returncode == 0 and "saved" in rest, "the stream ends: %s" % rest)
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+        linktype, frames = read_pcap_frames(out)
+        check(linktype == 1, "an Ethernet capture (link type %d)" % linktype)
+        macs = lambda f: (f[0:6].hex(":"), f[6:12].hex(":"))
+        strangers = [macs(f) for f in frames if d1 not in macs(f)]
+        check(not strangers, "every frame is to or from %s: %s" % (d1, strangers[:5]))
+        for dport, n in ((7001, 20), (7002, 15)):
+            up = sum(1 for f in frames if macs(f)[1] == d1 and udp_ports(f) and
+                     udp_ports(f)[1] == dport)
+            down = sum(1 for f in frames if macs(f)[0] == d1 and udp_ports(f) and
+                       udp_ports(f)[0] == dport)
+            check(up == n and down == n, "port %d: %d datagrams each way captured (%d up, %d "
+                  "down)" % (dport, n, up, down))
+        print("  captured %d frames of %s, none of %s" % (len(frames), d1, d2), flush=True)
+        check(sp.stop() == 0, "spind stops cleanly")
+
+
 if __name__ == "__main__":
     if os.geteuid() != 0:
         print("SKIP: the live rig needs root (network namespaces, nftables, NFLOG)")
@@ -407,4 +498,4 @@ if __name__ == "__main__":
             print("SKIP: %s does not name the binary (%r)" % (var, path))
             sys.exit(77)
     main([test_nflog_per_packet, test_conntrack, test_auto, test_overload_and_recovery,
-          test_kill_and_restart, test_without_cap_net_admin])
+          test_kill_and_restart, test_without_cap_net_admin, test_device_capture])

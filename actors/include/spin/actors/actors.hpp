@@ -66,7 +66,7 @@ using node_registry_actor = status_api::extend<
     caf::reacts_to<atom::neighbours, neighbour_events_ptr>,
     // The effective ignore, block and allow lists (from the block manager).
     caf::reacts_to<atom::lists, verdict_sets_ptr>,
-    // Who hears about changed nodes (the block manager).
+    // One more listener for changed nodes (block manager, notifier).
     caf::reacts_to<atom::wire, node_listener_api>,
     // A node by id (nullptr if there is none).
     caf::replies_to<atom::get, node_id>::with<node_info_ptr>,
@@ -129,6 +129,25 @@ using block_manager_actor =
         caf::reacts_to<atom::wire, node_registry_actor>,
         // Retry timer for a firewall that refused a change.
         caf::reacts_to<atom::tick>>;
+
+/// Devices ever seen (new-device flags), notifications and the REST API's
+/// configuration document; all persisted.
+using notifier_actor = status_api::extend_with<node_listener_api>::extend<
+    // Every notification, as a JSON array.
+    caf::replies_to<atom::notes>::with<std::string>,
+    // Adds one (message, message key, message args, device MAC or ""): its id.
+    caf::replies_to<atom::notes, std::string, std::string, std::vector<std::string>,
+                    std::string>::with<int64_t>,
+    // Deletes one by id: false if there is none.
+    caf::replies_to<atom::deleted, int64_t>::with<bool>,
+    // Flips a device's `new` flag: the new value, or -1 for a MAC never seen.
+    caf::replies_to<atom::toggle, mac_address>::with<int>,
+    // The devices flagged new, as a JSON array of MACs.
+    caf::replies_to<atom::lookup>::with<std::string>,
+    // The configuration document (JSON text; null when never set).
+    caf::replies_to<atom::config>::with<std::string>,
+    // Replaces it (JSON text): true once saved.
+    caf::replies_to<atom::config, std::string>::with<bool>>;
 
 /// Watches the DHCP server's files (leases, static hosts) and hands the
 /// registry the device names whenever they change.

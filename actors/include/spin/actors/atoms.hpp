@@ -62,5 +62,11 @@ using get = caf::atom_constant<caf::atom("get")>;
 using lists = caf::atom_constant<caf::atom("lists")>;
 /// Who to talk to: a handle sent after spawning (breaks spawn-order cycles).
 using wire = caf::atom_constant<caf::atom("wire")>;
+/// Notifications (list, add).
+using notes = caf::atom_constant<caf::atom("notes")>;
+/// Flip a flag (a device's `new`).
+using toggle = caf::atom_constant<caf::atom("toggle")>;
+/// The configuration document of the REST API.
+using config = caf::atom_constant<caf::atom("config")>;
 
 } // namespace spin::atom

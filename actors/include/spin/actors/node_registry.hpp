@@ -47,7 +47,8 @@ struct node_registry_state {
   std::unique_ptr<node_table> table;
   node_registry_config cfg;
   mqtt_publisher_actor publisher;
-  node_listener_api listener;
+  /// Who hears about changed nodes (block manager, notifier).
+  std::vector<node_listener_api> listeners;
   /// Recent flows of each device (list_device_flows), at most
   /// registry_max_device_flows per device.
   struct device_flow {

@@ -156,6 +156,15 @@ struct spind_config {
   uint32_t block_log_burst = 40;
   std::string control_socket = "/run/spin/spind.sock";
   double command_rate = 20;
+  uint16_t http_port = 13026; ///< 0: no HTTP server
+  std::vector<std::string> http_addresses{"127.0.0.1"};
+  std::string web_root;
+  std::string http_password_file;
+  std::string http_tls_certificate_file;
+  std::string http_tls_key_file;
+  std::string capture_interface;
+  int capture_max_seconds = 600;
+  size_t capture_max_bytes = 64u << 20;
   std::vector<std::string> lan_interfaces;
   size_t conntrack_max = 262144;
   size_t max_names_per_node = 16;
