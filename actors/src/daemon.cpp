@@ -13,6 +13,8 @@
 #include "spin/runtime/block_lists.hpp"
 #include "spin/runtime/conntrack_source.hpp"
 #include "spin/runtime/control_socket.hpp"
+#include "spin/runtime/kmod_config.hpp"
+#include "spin/runtime/kmod_source.hpp"
 #include "spin/runtime/log.hpp"
 #include "spin/runtime/neighbour_reader.hpp"
 #include "spin/runtime/nflog_source.hpp"
@@ -61,7 +63,7 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
   // Which sources run. Capture files replay on their own; live sources (NFLOG
   // through spind's nftables table, conntrack) run until spind is stopped.
   std::vector<const source_spec*> pcaps;
-  bool want_nflog = false, want_conntrack = false, automatic = false;
+  bool want_nflog = false, want_conntrack = false, want_kmod = false, automatic = false;
   for (auto& s : cfg.sources) {
     switch (s.type) {
     case source_spec::kind::pcap:
@@ -73,20 +75,33 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
     case source_spec::kind::conntrack:
       want_conntrack = true;
       break;
+    case source_spec::kind::kmod:
+      want_kmod = true;
+      break;
     case source_spec::kind::automatic:
       automatic = true;
       break;
     }
   }
-  bool live = want_nflog || want_conntrack || automatic;
+  bool live = want_nflog || want_conntrack || want_kmod || automatic;
   if (live && !pcaps.empty()) {
     SPIN_ERROR("source: capture files and live sources cannot run together; give either "
-               "pcap:FILE or nflog/conntrack/auto");
+               "pcap:FILE or kmod/nflog/conntrack/auto");
     return exit_usage;
   }
-  if (automatic) {
-    // The kernel module is not available in this version: conntrack counts the
-    // volume, NFLOG brings the DNS (stock Debian and OpenWRT kernels have both).
+  if (want_kmod && (want_nflog || want_conntrack)) {
+    SPIN_ERROR(
+        "source: kmod counts, names and enforces by itself; it does not run together "
+        "with nflog or conntrack");
+    return exit_usage;
+  }
+  if (automatic && !want_nflog && !want_conntrack && kmod_source::available()) {
+    SPIN_INFO("source auto: the spin kernel module is loaded; it counts, brings DNS and "
+              "enforces the lists");
+    want_kmod = true;
+  } else if (automatic) {
+    // Without the module: conntrack counts the volume, NFLOG brings the DNS
+    // (stock Debian and OpenWRT kernels have both).
     want_conntrack = true;
     want_nflog = true;
   }
@@ -221,7 +236,7 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
       conntrack.reset();
     } else if (automatic) {
       SPIN_INFO("source auto: conntrack counts the traffic volume, NFLOG brings DNS "
-                "(the spin kernel module is not available in this version)");
+                "(the spin kernel module is not loaded)");
     }
   }
   if (want_nflog && !startup_failed) {
@@ -277,9 +292,42 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
   // The block manager: lists, enforcement, every command.
   block_manager_config bcfg;
   bcfg.lists = lists;
-  std::unique_ptr<nft_enforcer> enforcement;
+  std::unique_ptr<enforcer> enforcement;
   if (table && cfg.firewall == "enforce")
     enforcement = std::make_unique<nft_enforcer>(*table);
+  // The kernel module: it reads the traffic and DNS, and enforces the lists
+  // pushed over its configuration channel (spind's lists replace whatever it
+  // held, so both agree from the first packet on).
+  std::unique_ptr<kmod_source> kmod;
+  if (want_kmod && !startup_failed) {
+    kmod_source::options ko;
+    ko.on_side = [dns](side_batch_ptr b) {
+      caf::anon_send(dns, atom::side::value, std::move(b));
+    };
+    kmod = std::make_unique<kmod_source>(ko, bridge);
+    std::string error;
+    if (!kmod->start(error)) {
+      SPIN_ERROR("source kmod: %s", error.c_str());
+      kmod.reset();
+      startup_failed = true;
+    } else if (cfg.firewall == "enforce") {
+      auto e = std::make_unique<kmod_enforcer>();
+      auto all = lists->full_firewall();
+      if (!e->rebuild(all, error)) {
+        SPIN_ERROR("kmod: cannot load the lists into the spin kernel module: %s",
+                   error.c_str());
+        startup_failed = true;
+      } else {
+        SPIN_INFO("firewall: the spin kernel module enforces %zu blocked and %zu allowed "
+                  "addresses",
+                  all.block_add.size(), all.allow_add.size());
+        enforcement = std::move(e);
+      }
+    } else {
+      SPIN_NOTICE("firewall %s: spind does not change the spin kernel module's lists",
+                  cfg.firewall.c_str());
+    }
+  }
   bcfg.firewall = enforcement.get();
   bcfg.command_rate = cfg.command_rate;
   bcfg.command_burst = 2 * cfg.command_rate;
@@ -399,6 +447,8 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
     providers.push_back([src = nflog.get()] { return src->status(); });
   if (conntrack)
     providers.push_back([src = conntrack.get()] { return src->status(); });
+  if (kmod)
+    providers.push_back([src = kmod.get()] { return src->status(); });
   if (!ctl.path().empty())
     providers.push_back([c = &ctl] { return c->status(); });
   // The web app and the HTTP API.
@@ -443,7 +493,8 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
   auto reporter =
       sys.spawn(status_reporter, polled, providers, publisher, cfg.stat_interval);
 
-  size_t n_sources = sources.size() + (nflog ? 1 : 0) + (conntrack ? 1 : 0);
+  size_t n_sources =
+      sources.size() + (nflog ? 1 : 0) + (conntrack ? 1 : 0) + (kmod ? 1 : 0);
   SPIN_INFO("spind started: %zu shard%s, %zu source%s, broker %s:%u", shards,
             shards == 1 ? "" : "s", n_sources, n_sources == 1 ? "" : "s",
             cfg.mqtt.host.c_str(), cfg.mqtt.port);
@@ -502,6 +553,21 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
     nflog->stop();
   if (conntrack)
     conntrack->stop();
+  if (kmod) {
+    kmod->stop();
+    // Like spind's nftables table, nothing of spind's enforcement stays
+    // behind: the module forwards everything again.
+    if (enforcement) {
+      kmod_config c;
+      kmod_config::reply r;
+      std::string error;
+      if (c.clear(kmod_config::list::block, r, error) &&
+          c.clear(kmod_config::list::except, r, error))
+        SPIN_INFO("kmod: the module's block and except lists cleared");
+      else
+        SPIN_ERROR("kmod: cannot clear the module's lists: %s", error.c_str());
+    }
+  }
   if (table) {
     std::string error;
     if (table->remove(error))

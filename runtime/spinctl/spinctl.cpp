@@ -3,14 +3,19 @@
 // sends it as one line over the UNIX socket, and prints the result as
 // indented JSON. Exit codes: 0 result, 1 JSON-RPC error, 2 no usable answer
 // (no socket, refused, timeout, malformed response), 64 usage error.
+#include "spin/runtime/kmod_config.hpp"
+#include "spin/runtime/kmod_source.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <linux/netlink.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
 
+#include "spin_netlink.h"
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -21,8 +26,10 @@
 #include <fcntl.h>
 #include <optional>
 #include <poll.h>
+#include <sstream>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
 #ifndef SPIN_VERSION
 #define SPIN_VERSION "unknown"
@@ -47,6 +54,8 @@ const char* usage_text =
     "usage: spinctl [--socket PATH] [--timeout SECONDS] METHOD [KEY=VALUE | KEY:=JSON "
     "...]\n"
     "       spinctl [--socket PATH] [--timeout SECONDS] --raw 'JSON-RPC request'\n"
+    "       spinctl kmod show|add|remove|clear|print ...   (spin.ko directly; see "
+    "--help)\n"
     "       spinctl --help | --version\n";
 
 void print_help() {
@@ -90,6 +99,15 @@ void print_help() {
       "  spinctl add_iplist_node list=block node=12\n"
       "  spinctl --raw '{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"list_iplist\","
       "\"params\":{\"list\":\"allow\"}}'\n"
+      "\n"
+      "The kernel module (speaks netlink protocol v1 to spin.ko directly, without\n"
+      "spind, like SPIN's spin_config and spin_print; needs CAP_NET_ADMIN):\n"
+      "  kmod show block|except|ignore             the module's list (GET)\n"
+      "  kmod add|remove block|except|ignore IP    ADD / REMOVE one address\n"
+      "  kmod clear block|except|ignore            CLEAR the list\n"
+      "  kmod print [SECONDS]                      register on the traffic channel and\n"
+      "                                            print every record (default: until\n"
+      "                                            interrupted)\n"
       "\n"
       "Exit status: 0 result printed, 1 the request failed (JSON-RPC error),\n"
       "2 no answer (no socket, not allowed, timeout, malformed response), 64 usage.\n",
@@ -356,9 +374,162 @@ bool option_value(const std::string& arg, const char* name, int& i, int argc, ch
   return false;
 }
 
+// ------------------------------------------------------------- spinctl kmod
+
+struct print_sink final : spin::kmod_sink {
+  uint64_t records = 0;
+  void flow(const spin::packet_record& r, bool blocked) override {
+    ++records;
+    std::printf("%s %s %u %s %u -> %s %u packets=%u bytes=%u\n",
+                blocked ? "BLOCKED" : "TRAFFIC", r.key.family == 4 ? "ipv4" : "ipv6",
+                unsigned(r.key.proto), r.key.src.to_string().c_str(),
+                unsigned(r.key.sport), r.key.dst.to_string().c_str(),
+                unsigned(r.key.dport), r.packets(), r.ip_bytes);
+  }
+  void dns(const spin::dns_record& r) override {
+    ++records;
+    if (r.kind == spin::dns_record_kind::answer)
+      std::printf("DNS_ANSWER %s %.*s ttl=%u\n", r.address.to_string().c_str(),
+                  int(r.name_len), r.name, r.ttl);
+    else
+      std::printf("DNS_QUERY %s %.*s\n", r.address.to_string().c_str(), int(r.name_len),
+                  r.name);
+  }
+};
+
+int kmod_print(double seconds) {
+  int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, SPIN_NETLINK_TRAFFIC);
+  if (fd < 0) {
+    std::fprintf(stderr, "spinctl: %s\n",
+                 errno == EPROTONOSUPPORT ? "the spin kernel module is not loaded"
+                                          : std::strerror(errno));
+    return exit_no_answer;
+  }
+  struct sockaddr_nl local {};
+  local.nl_family = AF_NETLINK;
+  struct sockaddr_nl kernel {};
+  kernel.nl_family = AF_NETLINK;
+  auto ping = [&] {
+    alignas(struct nlmsghdr) uint8_t msg[NLMSG_SPACE(8)] = {};
+    auto* h = reinterpret_cast<struct nlmsghdr*>(msg);
+    h->nlmsg_len = NLMSG_LENGTH(7);
+    h->nlmsg_type = SPIN_NLMSG_TYPE;
+    h->nlmsg_flags = NLM_F_REQUEST;
+    std::memcpy(NLMSG_DATA(h), "Hello!", 7);
+    return ::sendto(fd, msg, h->nlmsg_len, 0, reinterpret_cast<struct sockaddr*>(&kernel),
+                    sizeof kernel) >= 0;
+  };
+  if (::bind(fd, reinterpret_cast<struct sockaddr*>(&local), sizeof local) != 0 ||
+      !ping()) {
+    std::fprintf(stderr, "spinctl: cannot register with the module: %s\n",
+                 std::strerror(errno));
+    ::close(fd);
+    return exit_no_answer;
+  }
+  print_sink sink;
+  spin::kmod_decode_counts counts;
+  std::vector<uint8_t> buf(1u << 17);
+  auto start = std::chrono::steady_clock::now();
+  uint64_t since_ping = 0;
+  for (;;) {
+    double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (seconds > 0 && elapsed >= seconds)
+      break;
+    struct pollfd pfd = {fd, POLLIN, 0};
+    if (::poll(&pfd, 1, 1000) <= 0) {
+      ping(); // a keepalive at least once a second
+      continue;
+    }
+    ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n < 0) {
+      if (errno == ENOBUFS) {
+        std::fprintf(stderr, "spinctl: records lost (ENOBUFS)\n");
+        continue;
+      }
+      if (errno == EINTR)
+        continue;
+      std::fprintf(stderr, "spinctl: receive failed: %s\n", std::strerror(errno));
+      break;
+    }
+    uint64_t before = counts.messages;
+    kmod_decode(buf.data(), static_cast<size_t>(n), sink, counts);
+    std::fflush(stdout);
+    if (counts.error != 0) {
+      std::fprintf(stderr, "spinctl: the module refused the registration: %s%s\n",
+                   std::strerror(counts.error),
+                   counts.error == EPERM ? " (CAP_NET_ADMIN is needed)" : "");
+      ::close(fd);
+      return exit_no_answer;
+    }
+    since_ping += counts.messages - before;
+    if (since_ping >= 50) {
+      ping();
+      since_ping = 0;
+    }
+  }
+  ::close(fd);
+  std::fprintf(stderr, "spinctl: %llu records, %llu malformed\n",
+               static_cast<unsigned long long>(sink.records),
+               static_cast<unsigned long long>(counts.malformed));
+  return exit_ok;
+}
+
+int kmod_main(int argc, char** argv) {
+  using spin::kmod_config;
+  std::vector<std::string> a(argv, argv + argc);
+  if (a.empty())
+    return usage_error("kmod needs a command: show, add, remove, clear or print");
+  if (a[0] == "print") {
+    double seconds = 0;
+    if (a.size() > 2 || (a.size() == 2 && !(std::istringstream(a[1]) >> seconds)))
+      return usage_error("kmod print [SECONDS]");
+    return kmod_print(seconds);
+  }
+  auto parse_list = [](const std::string& w, kmod_config::list& l) {
+    if (w == "block")
+      l = kmod_config::list::block;
+    else if (w == "except" || w == "allow")
+      l = kmod_config::list::except;
+    else if (w == "ignore")
+      l = kmod_config::list::ignore;
+    else
+      return false;
+    return true;
+  };
+  kmod_config::list l{};
+  bool with_ip = a[0] == "add" || a[0] == "remove";
+  if ((a[0] != "show" && a[0] != "clear" && !with_ip) ||
+      a.size() != (with_ip ? 3u : 2u) || !parse_list(a[1], l))
+    return usage_error(
+        "kmod show|clear LIST, kmod add|remove LIST IP (LIST: block, except, "
+        "ignore)");
+  std::optional<spin::ip_address> ip;
+  if (with_ip && !(ip = spin::ip_address::parse(a[2])))
+    return usage_error("not an IP address: " + a[2]);
+  kmod_config cfg;
+  kmod_config::reply r;
+  std::string error;
+  bool ok = a[0] == "show"    ? cfg.get(l, r, error)
+            : a[0] == "clear" ? cfg.clear(l, r, error)
+            : a[0] == "add"   ? cfg.add(l, *ip, r, error)
+                              : cfg.remove(l, *ip, r, error);
+  if (!ok) {
+    std::fprintf(stderr, "spinctl: %s\n", error.c_str());
+    return exit_no_answer;
+  }
+  for (auto& addr : r.addresses)
+    std::printf("%s\n", addr.to_string().c_str());
+  for (auto& e : r.errors)
+    std::fprintf(stderr, "spinctl: the module says: %s\n", e.c_str());
+  return r.errors.empty() ? exit_ok : exit_rpc_error;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string(argv[1]) == "kmod")
+    return kmod_main(argc - 2, argv + 2);
   std::optional<std::string> socket_opt, timeout_opt, raw;
   std::optional<std::string> method;
   json::object params;

@@ -107,11 +107,13 @@ const std::vector<option_spec>& option_specs() {
       {"source",
        option_kind::list,
        "auto",
-       "Where traffic comes from: nflog (packets through NFLOG groups of spind's own "
-       "nftables table), conntrack (per-connection counters, for volume; with nflog for "
-       "DNS), pcap:FILE (a capture file, pcap or pcapng), or auto (conntrack for volume "
-       "plus nflog for DNS when conntrack is available, else nflog per packet). Several "
-       "sources are separated by commas (or given as UCI list entries).",
+       "Where traffic comes from: kmod (the spin kernel module, spin.ko: per-flow "
+       "records, DNS and verdicts in the kernel), nflog (packets through NFLOG groups of "
+       "spind's own nftables table), conntrack (per-connection counters, for volume; "
+       "with nflog for DNS), pcap:FILE (a capture file, pcap or pcapng), or auto (kmod "
+       "when spin.ko is loaded, else conntrack for volume plus nflog for DNS when "
+       "conntrack is available, else nflog per packet). Several sources are separated "
+       "by commas (or given as UCI list entries).",
        {}},
       {"replay",
        option_kind::text,
@@ -860,13 +862,12 @@ parse_outcome build_config(const option_map& options, spind_config& out) {
     } else if (word == "conntrack") {
       s.type = source_spec::kind::conntrack;
     } else if (word == "kmod") {
-      b.fail("source", "'kmod' (the spin kernel module) is not available in this "
-                       "version of spind; use nflog, conntrack or auto");
-      return res;
+      s.type = source_spec::kind::kmod;
     } else {
-      b.fail("source",
-             "'" + word +
-                 "' is not a source (expected auto, nflog, conntrack or pcap:FILE)");
+      b.fail(
+          "source",
+          "'" + word +
+              "' is not a source (expected auto, kmod, nflog, conntrack or pcap:FILE)");
       return res;
     }
     out.sources.push_back(std::move(s));

@@ -100,6 +100,16 @@ void source_core::binding(const address_binding& b) {
     side_->bindings.push_back(neighbour_event{b.address, b.mac, 0, true});
 }
 
+void source_core::dns_fact(const dns_record& r) {
+  if (!opts_.on_side)
+    return;
+  ++counters_.dns_messages;
+  if (side_->dns.size() < max_dns_records_per_interval) {
+    side_->dns.push_back(r);
+    ++counters_.dns_records;
+  }
+}
+
 void source_core::side_facts(const packet_record& rec, const parse_extras& extras,
                              int64_t ts_us, bool capture_cut) {
   if ((rec.key.proto == ipproto::udp || rec.key.proto == ipproto::tcp) &&

@@ -58,6 +58,18 @@ def test_missing_capture_file():
         check("cannot read capture file" in err, err)
 
 
+def test_kmod_without_the_module():
+    """This host cannot load spin.ko (the VM test loads it): --source kmod
+    says so and exits; kmod with nflog is a usage error."""
+    with Workdir() as wd:
+        rc, _, err = run("--source", "kmod", "--mqtt_port", "1", "--mqtt_connect_timeout", "0",
+                         "--state_dir", os.path.join(wd, "state"))
+        check(rc != 0 and "spin kernel module is not loaded" in err,
+              "--source kmod without spin.ko (rc %d): %s" % (rc, err[-1500:]))
+        rc, _, err = run("--source", "kmod,nflog", "--state_dir", os.path.join(wd, "state"))
+        check(rc != 0 and "does not run together" in err, "kmod with nflog: " + err[-800:])
+
+
 def test_spin1_config_file():
     """An existing SPIN 1.0 /etc/config/spin keeps working."""
     with Workdir() as wd:
@@ -78,4 +90,5 @@ def test_spin1_config_file():
 
 if __name__ == "__main__":
     main([test_help_lists_every_documented_option, test_malformed_config_names_the_line,
-          test_bad_flags, test_missing_capture_file, test_spin1_config_file])
+          test_bad_flags, test_missing_capture_file, test_kmod_without_the_module,
+          test_spin1_config_file])

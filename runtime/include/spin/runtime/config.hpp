@@ -106,7 +106,7 @@ enum class replay_mode {
 
 /// One configured traffic source.
 struct source_spec {
-  enum class kind { automatic, pcap, nflog, conntrack } type = kind::automatic;
+  enum class kind { automatic, pcap, nflog, conntrack, kmod } type = kind::automatic;
   std::string file; ///< for pcap
 };
 

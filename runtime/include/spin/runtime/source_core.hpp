@@ -86,6 +86,11 @@ public:
   /// An address binding seen on the wire (ARP).
   void binding(const address_binding& b);
 
+  /// A DNS fact a source extracted itself (the kernel module sends answers
+  /// and queries, not packets): goes into the open interval's side batch
+  /// (bounded like extracted ones). Ignored without `on_side`.
+  void dns_fact(const dns_record& r);
+
   /// Hands every partial batch to the shards now.
   void flush() { producer_.flush(); }
 
