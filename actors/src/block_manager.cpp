@@ -273,10 +273,11 @@ void execute(self_ptr self, control_request_ptr req, done_fn done) {
   case control_op::get_profiles: {
     json::array profiles;
     for (auto& p : device_profiles())
-      profiles.emplace_back(json::object{{"id", p.id},
-                                         {"name", p.name},
-                                         {"description", p.description},
-                                         {"type", "CREATED_BY_SYSTEM"}});
+      profiles.emplace_back(
+          json::object{{"id", p.id},
+                       {"name", p.name},
+                       {"description", p.description},
+                       {"type", p.user ? "CREATED_BY_USER" : "CREATED_BY_SYSTEM"}});
     json::object devices;
     for (auto& [mac, id] : lists.profiles())
       devices[mac.to_string()] = id;

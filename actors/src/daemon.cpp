@@ -141,6 +141,17 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
     for (auto& p : problems)
       SPIN_WARN("state: %s", p.c_str());
   }
+  // User profiles first: the saved lists may name them.
+  {
+    std::vector<std::string> problems;
+    auto user = load_profile_files(cfg.profiles_dir, problems);
+    for (auto& p : problems)
+      SPIN_WARN("%s", p.c_str());
+    if (!user.empty())
+      SPIN_INFO("profiles: %zu user profile%s from %s", user.size(),
+                user.size() == 1 ? "" : "s", cfg.profiles_dir.c_str());
+    set_user_profiles(std::move(user));
+  }
   std::shared_ptr<block_lists> lists;
   {
     std::vector<std::string> problems;

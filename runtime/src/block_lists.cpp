@@ -3,21 +3,42 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 namespace json = boost::json;
 
 namespace spin {
 
-const std::vector<device_profile>& device_profiles() {
-  static const std::vector<device_profile> all = {
-      {"allow_all", "Allow all", "No restrictions", false, false},
-      {"deny_all", "Deny all", "Block all traffic of the device", true, true},
-      {"ipv4_only", "IPv4 only", "Block the device's IPv6 traffic", false, true},
-      {"ipv6_only", "IPv6 only", "Block the device's IPv4 traffic", true, false},
+namespace {
+
+std::vector<device_profile>& profile_table() {
+  static std::vector<device_profile> all = {
+      {"allow_all", "Allow all", "No restrictions", false, false, false},
+      {"deny_all", "Deny all", "Block all traffic of the device", true, true, false},
+      {"ipv4_only", "IPv4 only", "Block the device's IPv6 traffic", false, true, false},
+      {"ipv6_only", "IPv6 only", "Block the device's IPv4 traffic", true, false, false},
       {"blocked_by_ad", "Blocked by anomaly detection",
-       "Set by anomaly detection: all traffic of the device is blocked", true, true},
+       "Set by anomaly detection: all traffic of the device is blocked", true, true,
+       false},
   };
   return all;
+}
+
+bool valid_profile_id(const std::string& id) {
+  if (id.empty() || id.size() > 64)
+    return false;
+  for (char c : id)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+      return false;
+  return true;
+}
+
+} // namespace
+
+const std::vector<device_profile>& device_profiles() {
+  return profile_table();
 }
 
 const device_profile* find_device_profile(const std::string& id) {
@@ -25,6 +46,96 @@ const device_profile* find_device_profile(const std::string& id) {
     if (id == p.id)
       return &p;
   return nullptr;
+}
+
+void set_user_profiles(std::vector<device_profile> user) {
+  auto& all = profile_table();
+  all.erase(std::remove_if(all.begin(), all.end(), [](auto& p) { return p.user; }),
+            all.end());
+  for (auto& p : user) {
+    p.user = true;
+    all.push_back(std::move(p));
+  }
+}
+
+std::vector<device_profile> load_profile_files(const std::string& dir,
+                                               std::vector<std::string>& problems) {
+  std::vector<device_profile> out;
+  std::error_code ec;
+  if (dir.empty() || !std::filesystem::is_directory(dir, ec))
+    return out;
+  std::vector<std::filesystem::path> files;
+  for (auto it = std::filesystem::directory_iterator(dir, ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+    if (it->path().extension() == ".json")
+      files.push_back(it->path());
+  if (ec)
+    problems.push_back("profiles: cannot list " + dir + ": " + ec.message());
+  std::sort(files.begin(), files.end());
+  for (auto& f : files) {
+    auto fail = [&](const std::string& why) {
+      problems.push_back("profiles: " + f.string() + ": " + why + "; skipped");
+    };
+    std::ifstream in(f);
+    if (!in) {
+      fail("cannot read it");
+      continue;
+    }
+    std::string text((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+    if (text.size() > 64 * 1024) {
+      fail("larger than 64 KiB");
+      continue;
+    }
+    boost::system::error_code jec;
+    auto v = json::parse(text, jec);
+    if (jec || !v.is_object()) {
+      fail(jec ? "not JSON (" + jec.message() + ")" : "not a JSON object");
+      continue;
+    }
+    auto& o = v.as_object();
+    auto str = [&](const char* key) -> const json::string* {
+      auto* x = o.if_contains(key);
+      return x && x->is_string() ? &x->as_string() : nullptr;
+    };
+    device_profile p;
+    if (!str("id") || !valid_profile_id(std::string{*str("id")})) {
+      fail("\"id\" must be 1-64 characters of a-z, 0-9, _ and -");
+      continue;
+    }
+    p.id = std::string{*str("id")};
+    if (find_device_profile(p.id) ||
+        std::any_of(out.begin(), out.end(), [&](auto& q) { return q.id == p.id; })) {
+      fail("the id " + p.id + " is taken");
+      continue;
+    }
+    if (!str("name") || str("name")->empty() || str("name")->size() > 128) {
+      fail("\"name\" must be a string of 1-128 characters");
+      continue;
+    }
+    p.name = std::string{*str("name")};
+    if (o.if_contains("description") &&
+        (!str("description") || str("description")->size() > 1024)) {
+      fail("\"description\" must be a string of at most 1024 characters");
+      continue;
+    }
+    if (str("description"))
+      p.description = std::string{*str("description")};
+    std::string block = str("block") ? std::string{*str("block")} : "";
+    if (block == "all")
+      p.block_v4 = p.block_v6 = true;
+    else if (block == "ipv4")
+      p.block_v4 = true;
+    else if (block == "ipv6")
+      p.block_v6 = true;
+    else if (block != "none") {
+      fail("\"block\" must be none, all, ipv4 or ipv6");
+      continue;
+    }
+    p.user = true;
+    out.push_back(std::move(p));
+  }
+  return out;
 }
 
 namespace {

@@ -497,6 +497,13 @@ const std::vector<option_spec>& option_specs() {
        "OpenWRT DHCP config whose 'config host' sections name devices (they win over "
        "leases); empty: none.",
        {}},
+      {"profiles_dir",
+       option_kind::text,
+       "/etc/spin/profiles",
+       "Directory of user device profiles, one JSON file each ({\"id\", \"name\", "
+       "\"description\", \"block\": none|all|ipv4|ipv6}; see doc/web_api.md); empty: "
+       "none.",
+       {}},
       {"lease_check_interval",
        option_kind::integer,
        "2",
@@ -1002,6 +1009,7 @@ parse_outcome build_config(const option_map& options, spind_config& out) {
   out.dnsquery_repeat_window = b.integer("dnsquery_repeat_window");
   out.dhcp_lease_files = split_words(b.raw("dhcp_lease_files"));
   out.dhcp_config_file = b.raw("dhcp_config_file");
+  out.profiles_dir = b.raw("profiles_dir");
   out.lease_check_interval = static_cast<int>(b.integer("lease_check_interval"));
   auto nt = b.raw("neighbour_table");
   if (nt == "auto" || nt == "on" || nt == "off")

@@ -395,7 +395,8 @@ const method_spec rpc_methods[] = {
     {"set_device_profile",
      control_op::set_profile,
      {{"device", param_kind::mac}, {"profile", param_kind::text}},
-     "Applies a profile (allow_all, deny_all, ipv4_only, ipv6_only, blocked_by_ad) to "
+     "Applies a profile (allow_all, deny_all, ipv4_only, ipv6_only, blocked_by_ad, or a "
+     "user profile from profiles_dir) to "
      "a device, given by its MAC address. Persisted."},
     {"list_profiles",
      control_op::get_profiles,

@@ -59,7 +59,13 @@ def start(wd, pcap, broker, port, extra=()):
     os.makedirs(web, exist_ok=True)
     with open(os.path.join(web, "index.html"), "w") as f:
         f.write("<!doctype html><title>spin test</title>")
-    args = ["--source", "pcap:" + pcap, "--replay", "loop", "--mqtt_port", str(broker.port),
+    profiles = os.path.join(wd, "profiles")
+    os.makedirs(profiles, exist_ok=True)
+    with open(os.path.join(profiles, "kids.json"), "w") as f:
+        json.dump({"id": "kids", "name": "Kids", "description": "no IPv6", "block": "ipv6"}, f)
+    with open(os.path.join(profiles, "broken.json"), "w") as f:
+        f.write("{broken")
+    args = ["--profiles_dir", profiles, "--source", "pcap:" + pcap, "--replay", "loop", "--mqtt_port", str(broker.port),
             "--state_dir", os.path.join(wd, "state"), "--http_port", str(port),
             "--web_root", web, "--control_socket", os.path.join(wd, "spind.sock"),
             "--state_write_interval", "0"] + list(extra)
@@ -110,9 +116,16 @@ def test_api():
             # Profiles.
             status, profiles = api.get("/spin_api/profiles")
             check(status == 200 and {p["id"] for p in profiles} ==
-                  {"allow_all", "deny_all", "ipv4_only", "ipv6_only", "blocked_by_ad"} and
-                  all(p["type"] == "CREATED_BY_SYSTEM" for p in profiles),
-                  "profiles: %s %s" % (status, profiles))
+                  {"allow_all", "deny_all", "ipv4_only", "ipv6_only", "blocked_by_ad", "kids"}
+                  and all(p["type"] == ("CREATED_BY_USER" if p["id"] == "kids" else
+                                        "CREATED_BY_SYSTEM") for p in profiles),
+                  "profiles, the user's from --profiles_dir: %s %s" % (status, profiles))
+            check("broken.json" in sp.output() and "skipped" in sp.output(),
+                  "a broken profile file is named in the log")
+            status, doc = api.post("/spin_api/devices/%s/appliedProfiles" % mac,
+                                   {"profile_id": "kids"})
+            check(status == 200 and doc == ["kids"], "a user profile applies: %s %s" %
+                  (status, doc))
             status, doc = api.post("/spin_api/devices/%s/appliedProfiles" % mac,
                                    {"profile_id": "deny_all"})
             check(status == 200 and doc == ["deny_all"], "set a profile: %s %s" % (status, doc))
@@ -137,8 +150,8 @@ def test_api():
             check(("profile_set_to", mac) in keys and ("profile_error", mac) in keys,
                   "profile notifications: %s" % keys)
             psets = [n for n in notes if n["messageKey"] == "profile_set_to"]
-            check(psets[0]["messageArgs"] == ["deny_all"] and "deny_all" in psets[0]["message"],
-                  "profile_set_to names the profile: %s" % psets[0])
+            check(any(n["messageArgs"] == ["deny_all"] and "deny_all" in n["message"]
+                      for n in psets), "profile_set_to names the profile: %s" % psets)
             for n in notes:
                 for key in ("id", "message", "messageKey", "messageArgs", "timestamp"):
                     check(key in n, "a notification has %s: %s" % (key, n))

@@ -5,7 +5,10 @@
 
 #include "../support/frames.hpp"
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <unistd.h>
 
 using namespace spin;
 using namespace spin::test;
@@ -368,4 +371,61 @@ TEST_CASE("random command sequences keep the firewall equal to the lists",
     REQUIRE(std::vector<std::pair<ip_address, ip_address>>(
                 fw_pair.begin(), fw_pair.end()) == want.pair_add);
   }
+}
+
+TEST_CASE("user profiles from JSON files", "[block_lists]") {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("spin-profiles-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir / name) << text;
+  };
+  write("a-kids.json",
+        R"({"id":"kids","name":"Kids","description":"no IPv6","block":"ipv6"})");
+  write("b-guest.json", R"({"id":"guest","name":"Guest","block":"none"})");
+  write("c-bad-json.json", "{not json");
+  write("d-taken.json", R"({"id":"deny_all","name":"Mine","block":"all"})");
+  write("e-bad-id.json", R"({"id":"Bad Id!","name":"x","block":"all"})");
+  write("f-bad-block.json", R"({"id":"odd","name":"Odd","block":"sometimes"})");
+  write("g-repeat.json", R"({"id":"kids","name":"Kids again","block":"all"})");
+  write("notes.txt", "not a profile");
+  std::vector<std::string> problems;
+  auto user = load_profile_files(dir.string(), problems);
+  REQUIRE(user.size() == 2);
+  CHECK(user[0].id == "kids");
+  CHECK(user[0].name == "Kids");
+  CHECK(user[0].description == "no IPv6");
+  CHECK_FALSE(user[0].block_v4);
+  CHECK(user[0].block_v6);
+  CHECK(user[0].user);
+  CHECK(user[1].id == "guest");
+  CHECK_FALSE(user[1].block_v4);
+  CHECK_FALSE(user[1].block_v6);
+  REQUIRE(problems.size() == 5);
+  CHECK(problems[0].find("c-bad-json.json") != std::string::npos);
+  CHECK(problems[1].find("taken") != std::string::npos);
+  CHECK(problems[2].find("\"id\"") != std::string::npos);
+  CHECK(problems[3].find("\"block\"") != std::string::npos);
+  CHECK(problems[4].find("taken") != std::string::npos);
+
+  size_t shipped = device_profiles().size();
+  set_user_profiles(user);
+  CHECK(device_profiles().size() == shipped + 2);
+  REQUIRE(find_device_profile("kids") != nullptr);
+  CHECK(find_device_profile("kids")->user);
+  // A user profile is enforced like a shipped one: IPv6 addresses only.
+  block_lists bl;
+  auto mac = *mac_address::parse("02:00:00:00:00:07");
+  std::string error;
+  block_lists::delta d;
+  CHECK(bl.set_profile(mac, "kids", nullptr, d, error));
+  CHECK(bl.profile_of(mac) == "kids");
+  set_user_profiles({});
+  CHECK(device_profiles().size() == shipped);
+  CHECK(find_device_profile("kids") == nullptr);
+  std::vector<std::string> none;
+  CHECK(load_profile_files((dir / "missing").string(), none).empty());
+  CHECK(none.empty());
+  std::filesystem::remove_all(dir);
 }

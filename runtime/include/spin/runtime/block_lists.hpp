@@ -25,16 +25,34 @@ namespace spin {
 ///  - `deny_all`, `blocked_by_ad`: every address of the device is blocked;
 ///  - `ipv4_only`: the device's IPv6 addresses are blocked;
 ///  - `ipv6_only`: the device's IPv4 addresses are blocked.
+///
+/// User profiles come from JSON files (load_profile_files) and use the same
+/// rules: which address families of the device are blocked.
 struct device_profile {
-  const char* id;
-  const char* name;
-  const char* description;
-  bool block_v4;
-  bool block_v6;
+  std::string id;
+  std::string name;
+  std::string description;
+  bool block_v4 = false;
+  bool block_v6 = false;
+  /// From a profile file (CREATED_BY_USER), not shipped.
+  bool user = false;
 };
 
-/// Every profile, `allow_all` first.
+/// Every profile, `allow_all` first, then the user's (set_user_profiles).
 const std::vector<device_profile>& device_profiles();
+
+/// Reads the user profiles in `dir`: every `*.json` file (in name order) is
+/// one profile, `{"id": "kids", "name": "Kids", "description": "...",
+/// "block": "none" | "all" | "ipv4" | "ipv6"}`; `id` is 1-64 characters of
+/// [a-z0-9_-] and not a shipped profile's id. A file that is unreadable,
+/// not such an object, or repeats an id is skipped with a line in
+/// `problems`. A missing directory is no problem (no user profiles).
+std::vector<device_profile> load_profile_files(const std::string& dir,
+                                               std::vector<std::string>& problems);
+
+/// Makes `user` part of device_profiles(). Call before the actors start (not
+/// thread-safe against readers).
+void set_user_profiles(std::vector<device_profile> user);
 
 /// The profile with this id, or nullptr.
 const device_profile* find_device_profile(const std::string& id);

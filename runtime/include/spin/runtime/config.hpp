@@ -175,6 +175,8 @@ struct spind_config {
   int64_t dnsquery_repeat_window = 10;
   std::vector<std::string> dhcp_lease_files;
   std::string dhcp_config_file;
+  /// User device profiles (block_lists.hpp: load_profile_files).
+  std::string profiles_dir;
   int lease_check_interval = 2;
   std::string neighbour_table = "auto"; ///< auto, on, off
   int state_write_interval = 2;
