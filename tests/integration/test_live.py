@@ -116,7 +116,18 @@ def expected(r, sent):
     return out
 
 
-def wait_counted(r, sub, sent, timeout=30):
+def last_status(sub, components=("conntrack_source", "nflog_source", "node_registry",
+                                  "mqtt_publisher")):
+    """The counters of `components` in the newest status document (for
+    failure messages)."""
+    docs = [m for m in sub.messages() if m.topic == "SPIN/stat/spind" and m.payload]
+    if not docs:
+        return "no status document"
+    comps = docs[-1].json().get("result", {}).get("components", {})
+    return "\n  ".join("%s: %s" % (c, comps.get(c, {}).get("counters")) for c in components)
+
+
+def wait_counted(r, sub, sent, timeout=30, sp=None):
     """Waits until spind's traffic messages add up to the oracle for every
     flow and every device/service pair, both directions; then checks that
     the service node carries the DNS names and that no traffic of the
@@ -137,9 +148,11 @@ def wait_counted(r, sub, sent, timeout=30):
     except TestFailure:
         addrs = [a for s in sent for a in SERVICES[s.service][1:]]
         raise TestFailure("spind's totals differ from the oracle:\n  %s\nflows of the "
-                          "service addresses:\n  %s" %
+                          "service addresses:\n  %s\n%d traffic reports; status:\n  %s%s" %
                           ("\n  ".join(mismatches()),
-                           "\n  ".join(flows_touching(sub.traffic(), addrs)[-40:])))
+                           "\n  ".join(flows_touching(sub.traffic(), addrs)[-40:]),
+                           len(sub.traffic()), last_status(sub),
+                           ("\nspind's log:\n" + sp.output()[-4000:]) if sp else ""))
     reports = sub.traffic()
     for device in sorted({s.flow.device for s in sent}):
         for service in sorted({s.service for s in sent if s.flow.device == device}):
@@ -213,7 +226,7 @@ def test_nflog_per_packet():
         sp = start_spind(r, sub, ["--source", "nflog", "--nflog_per_packet", "on"])
         sent = standard_traffic(r)
         check_udp_oracle(r, sent)
-        wait_counted(r, sub, sent)
+        wait_counted(r, sub, sent, sp=sp)
         nflog = fresh_status(sub, "nflog_source")
         check(nflog.get("lost") == 0 and nflog.get("enobufs") == 0 and
               nflog.get("dropped") == 0, "no loss at this rate: %s" % nflog)
@@ -276,7 +289,7 @@ def test_conntrack():
             check(len(res["replies"]) == 30, "the slow flow was answered: %s" % res)
             sent.append(Sent(slow, "svc1.test", res, (30, 100)))
             check_udp_oracle(r, sent)
-            wait_counted(r, sub, sent)
+            wait_counted(r, sub, sent, sp=sp)
             watcher.poll()
         check(watcher.rounds >= 5, "conntrack -L ran meanwhile (%d rounds)" % watcher.rounds)
         slow_key = ("udp", slow.device_addr, slow.service_addr, str(res["sport"]), "7005")
@@ -316,7 +329,7 @@ def test_auto():
                  nbytes=40000),
         ]
         check_udp_oracle(r, sent)
-        wait_counted(r, sub, sent)
+        wait_counted(r, sub, sent, sp=sp)
         check(fresh_status(sub, "conntrack_source").get("records", 0) > 0,
               "conntrack counts the volume")
         check(sp.stop() == 0, "spind stops cleanly:\n" + sp.output()[-3000:])
@@ -352,7 +365,7 @@ def test_overload_and_recovery():
         # Recovery: once the flood is over, a known burst is counted exactly.
         sent = [send(r, "burst", "d1", "svc1.test", 4, "udp", 7010, count=50, size=300)]
         check_udp_oracle(r, sent)
-        wait_counted(r, sub, sent)
+        wait_counted(r, sub, sent, sp=sp)
         check(sp.running(), "spind still runs")
         check(sp.stop() == 0, "spind stops cleanly:\n" + sp.output()[-3000:])
 
@@ -373,7 +386,7 @@ def test_kill_and_restart():
         check(count_spin_tables(r) == 1, "the new spind replaced it: exactly one table "
               "inet spin (%s)" % r.tables())
         sent = [send(r, "after", "d2", "svc1.test", 6, "udp", 7011, count=10, size=100)]
-        wait_counted(r, sub, sent)
+        wait_counted(r, sub, sent, sp=second)
         check(second.stop() == 0, "spind stops cleanly:\n" + second.output()[-3000:])
         check(count_spin_tables(r) == 0, "after SIGTERM table inet spin is gone (%s)" %
               r.tables())
