@@ -8,8 +8,10 @@
 
 #include <boost/json.hpp>
 
+#include <cctype>
 #include <charconv>
 #include <chrono>
+#include <map>
 #include <optional>
 #include <set>
 
@@ -20,6 +22,27 @@ namespace json = boost::json;
 namespace {
 
 constexpr auto ask_timeout = std::chrono::seconds(10);
+/// Live captures at once (each holds a thread, a socket and a ring buffer).
+constexpr size_t max_captures = 4;
+
+/// The request's Origin names the host it was sent to (scheme://Host).
+bool same_origin(const http_request& r) {
+  auto origin = r.header("origin");
+  auto sep = origin.find("://");
+  if (sep == std::string::npos)
+    return false;
+  auto authority = origin.substr(sep + 3);
+  while (!authority.empty() && authority.back() == '/')
+    authority.pop_back();
+  auto host = r.header("host");
+  if (authority.size() != host.size())
+    return false;
+  for (size_t i = 0; i < host.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(authority[i])) !=
+        std::tolower(static_cast<unsigned char>(host[i])))
+      return false;
+  return true;
+}
 
 /// "http:<address>": the client name for rate limits and logs.
 std::string client_of(const http_request& r) {
@@ -60,7 +83,12 @@ std::string form_decode(const std::string& s) {
 /// The request body as a JSON object: JSON, or a form (every value a string).
 std::optional<json::object> body_object(const http_request& r, std::string& error) {
   auto type = r.header("content-type");
-  if (type.find("application/x-www-form-urlencoded") != std::string::npos) {
+  // curl -d sends JSON as a form: a body that starts like a JSON object is
+  // read as JSON whatever the content type says.
+  auto first = r.body.find_first_not_of(" \t\r\n");
+  bool looks_json = first != std::string::npos && r.body[first] == '{';
+  if (!looks_json &&
+      type.find("application/x-www-form-urlencoded") != std::string::npos) {
     json::object o;
     size_t pos = 0;
     while (pos <= r.body.size()) {
@@ -509,15 +537,29 @@ http_response api_server::metrics() {
   for (auto& p : cfg_.providers)
     reports.push_back(p());
   reports.push_back(status());
-  std::string out;
+  // One family per metric name; sharded components ("flow_aggregator/3")
+  // become one family with a shard label, as Prometheus expects.
+  std::map<std::string, std::vector<std::string>> families;
   std::set<std::string> seen;
   for (auto& r : reports) {
-    for (auto& [counter, value] : r.counters) {
-      auto name = metric_name(r.component, counter);
-      if (!seen.insert(name).second)
-        continue;
-      out += "# TYPE " + name + " untyped\n" + name + " " + std::to_string(value) + "\n";
+    std::string component = r.component, label;
+    auto cut = component.find_last_not_of("0123456789");
+    if (cut != std::string::npos && cut + 1 < component.size() && component[cut] == '/') {
+      label = "{shard=\"" + component.substr(cut + 1) + "\"}";
+      component.resize(cut);
     }
+    for (auto& [counter, value] : r.counters) {
+      auto name = metric_name(component, counter);
+      if (!seen.insert(name + label).second)
+        continue;
+      families[name].push_back(name + label + " " + std::to_string(value) + "\n");
+    }
+  }
+  std::string out;
+  for (auto& [name, lines] : families) {
+    out += "# TYPE " + name + " untyped\n";
+    for (auto& l : lines)
+      out += l;
   }
   http_response resp;
   resp.content_type = "text/plain; version=0.0.4";
@@ -534,6 +576,16 @@ http_response api_server::capture(const http_request& req, const std::string& wh
     return http_response::error(
         400, "device must be a MAC address, such as aa:bb:cc:dd:ee:ff");
   auto key = mac->to_string();
+  // These GETs change state (the reference defines them as GET): refuse
+  // them from other sites (an <img> on a web page), and let HEAD only ask.
+  auto site = req.header("sec-fetch-site");
+  if (what != "tcpdump_status" &&
+      ((!site.empty() && site != "same-origin" && site != "none") ||
+       (!req.header("origin").empty() && !same_origin(req))))
+    return http_response::error(
+        403, "a capture cannot be started or stopped from another site");
+  if (req.method == "HEAD" && what != "tcpdump_status")
+    return http_response::error(405, "use GET to start or stop a capture");
   if (what == "tcpdump_status" || what == "tcpdump_stop") {
     std::lock_guard<std::mutex> guard{captures_mutex_};
     auto c = captures_.find(key);
@@ -572,6 +624,13 @@ http_response api_server::capture(const http_request& req, const std::string& wh
     auto c = captures_.find(key);
     if (c != captures_.end() && !c->second->finished)
       return http_response::error(409, "a capture of " + key + " is already running");
+    size_t running = 0;
+    for (auto& [k, e] : captures_)
+      running += e->finished ? 0 : 1;
+    if (running >= max_captures)
+      return http_response::error(
+          429, "already " + std::to_string(running) +
+                   " captures are running; stop one (tcpdump_stop) and try again");
     entry->cap = std::make_shared<device_capture>();
     std::string error;
     if (!entry->cap->open(o, error)) {

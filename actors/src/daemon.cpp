@@ -31,11 +31,13 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <memory>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 namespace spin {
@@ -310,6 +312,7 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
   // pushed over its configuration channel (spind's lists replace whatever it
   // held, so both agree from the first packet on).
   std::unique_ptr<kmod_source> kmod;
+  bool kmod_lists_changed = false; // cleared again at stop, also after a failed load
   if (want_kmod && !startup_failed) {
     kmod_source::options ko;
     ko.on_side = [dns](side_batch_ptr b) {
@@ -324,6 +327,7 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
     } else if (cfg.firewall == "enforce") {
       auto e = std::make_unique<kmod_enforcer>();
       auto all = lists->full_firewall();
+      kmod_lists_changed = true;
       if (!e->rebuild(all, error)) {
         SPIN_ERROR("kmod: cannot load the lists into the spin kernel module: %s",
                    error.c_str());
@@ -482,6 +486,18 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
     acfg.http.password_file = cfg.http_password_file;
     acfg.http.tls_certificate_file = cfg.http_tls_certificate_file;
     acfg.http.tls_key_file = cfg.http_tls_key_file;
+    // Names the server answers to: the configured ones and this machine's
+    // (OpenWRT routers are reached as NAME.lan); "*" turns the check off.
+    if (std::find(cfg.http_hostnames.begin(), cfg.http_hostnames.end(), "*") ==
+        cfg.http_hostnames.end()) {
+      acfg.http.allowed_hosts = cfg.http_hostnames;
+      char host[256] = {};
+      if (::gethostname(host, sizeof host - 1) == 0 && host[0]) {
+        std::string h = host;
+        for (auto& n : {h, h + ".lan", h + ".local"})
+          acfg.http.allowed_hosts.push_back(n);
+      }
+    }
     acfg.control = control_api{blocks};
     acfg.registry = registry;
     acfg.notifier = notes;
@@ -568,7 +584,7 @@ int run_daemon(const spind_config& cfg, const std::atomic<bool>& stop) {
     kmod->stop();
     // Like spind's nftables table, nothing of spind's enforcement stays
     // behind: the module forwards everything again.
-    if (enforcement) {
+    if (kmod_lists_changed) {
       kmod_config c;
       kmod_config::reply r;
       std::string error;

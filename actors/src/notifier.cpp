@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 
 namespace spin {
@@ -200,14 +201,35 @@ notifier(notifier_actor::stateful_pointer<notifier_state> self, json::object ini
         for (auto& n : *batch) {
           if (!n->mac || st.known.count(*n->mac))
             continue;
-          st.known[*n->mac] = now_seconds();
+          auto now = now_seconds();
+          if (st.known.size() >= notifier_max_known) {
+            auto oldest =
+                std::min_element(st.known.begin(), st.known.end(),
+                                 [](auto& a, auto& b) { return a.second < b.second; });
+            st.fresh.erase(oldest->first);
+            st.known.erase(oldest);
+            ++st.forgotten;
+          }
+          st.known[*n->mac] = now;
           st.fresh.insert(*n->mac);
           st.dirty_devices = true;
           ++st.new_devices;
+          changed = true;
+          if (now / 60 != st.rate_minute) {
+            if (st.rate_count > notifier_new_device_rate)
+              SPIN_WARN(
+                  "devices: %d new devices in a minute; %d of them were not announced",
+                  st.rate_count, st.rate_count - notifier_new_device_rate);
+            st.rate_minute = now / 60;
+            st.rate_count = 0;
+          }
+          if (++st.rate_count > notifier_new_device_rate) {
+            ++st.suppressed;
+            continue;
+          }
           add_note(st, {}, "new_device", {}, n->mac->to_string(), n->name);
           SPIN_INFO("devices: new device %s%s%s", n->mac->to_string().c_str(),
                     n->name.empty() ? "" : " ", n->name.c_str());
-          changed = true;
         }
         if (changed)
           save(self, [](bool) {});
@@ -295,7 +317,9 @@ notifier(notifier_actor::stateful_pointer<notifier_state> self, json::object ini
         r.counters = {
             {"known_devices", static_cast<int64_t>(st.known.size())},
             {"new_devices", static_cast<int64_t>(st.fresh.size())},
-            {"devices_announced", static_cast<int64_t>(st.new_devices)},
+            {"devices_announced", static_cast<int64_t>(st.new_devices - st.suppressed)},
+            {"devices_not_announced", static_cast<int64_t>(st.suppressed)},
+            {"devices_forgotten", static_cast<int64_t>(st.forgotten)},
             {"notifications", static_cast<int64_t>(st.notes.size())},
             {"created", static_cast<int64_t>(st.created)},
             {"deleted", static_cast<int64_t>(st.deleted)},

@@ -382,6 +382,14 @@ const std::vector<option_spec>& option_specs() {
        "Addresses the HTTP server listens on (IPv4 and IPv6, e.g. '127.0.0.1 ::1' or "
        "'0.0.0.0'); commas or spaces between them.",
        {"spinweb_interfaces"}},
+      {"http_hostnames",
+       option_kind::list,
+       "localhost",
+       "Host names the HTTP server answers to besides IP addresses and the machine's own "
+       "name (NAME, NAME.lan, NAME.local); requests naming another host get 403, so a "
+       "web "
+       "page cannot reach the API through DNS rebinding. '*': any name.",
+       {}},
       {"web_root",
        option_kind::text,
        SPIN_DEFAULT_WEB_ROOT,
@@ -979,6 +987,7 @@ parse_outcome build_config(const option_map& options, spind_config& out) {
       b.fail("http_addresses", "'" + w + "' is not an IP address");
     out.http_addresses.push_back(w);
   }
+  out.http_hostnames = split_words(b.raw("http_hostnames"));
   if (out.http_port != 0 && out.http_addresses.empty())
     b.fail("http_addresses", "must name at least one address (or set http_port to 0)");
   out.web_root = b.raw("web_root");

@@ -2,8 +2,10 @@
 
 #include <pcap/pcap.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <poll.h>
 
 namespace spin {
 
@@ -70,6 +72,15 @@ bool device_capture::open(const options& o, std::string& error) {
     pcap_close(p);
     return false;
   }
+  // Non-blocking, and next() polls the descriptor with a timeout: with
+  // immediate mode on Linux, pcap_dispatch() blocks until a packet arrives
+  // (the read timeout is not honoured), so a quiet device would hold the
+  // stream's thread and never see its client leave or its time limit.
+  if (pcap_setnonblock(p, 1, errbuf) != 0 || pcap_get_selectable_fd(p) < 0) {
+    error = "cannot make the capture on " + o.interface + " non-blocking: " + errbuf;
+    pcap_close(p);
+    return false;
+  }
   p_->pcap = p;
   p_->linktype = pcap_datalink(p);
   p_->started = std::chrono::steady_clock::now();
@@ -123,9 +134,21 @@ bool device_capture::next(std::string& chunk) {
     stopped_ = true;
     return false;
   }
+  // Wait up to half a second for packets, so the caller gets control back
+  // regularly (an empty chunk) whether or not the device sends anything.
+  struct pollfd pfd = {pcap_get_selectable_fd(p_->pcap), POLLIN, 0};
+  int pr = ::poll(&pfd, 1, 500);
+  if (pr < 0 && errno != EINTR) {
+    stopped_ = true;
+    return false;
+  }
+  if (stopped_.load())
+    return false;
+  if (pr <= 0)
+    return true; // nothing yet
   dispatch_ctx ctx{&chunk};
   int n = pcap_dispatch(p_->pcap, 256, on_packet, reinterpret_cast<u_char*>(&ctx));
-  if (n < 0) {
+  if (n < 0 && n != PCAP_ERROR_BREAK) {
     stopped_ = true;
     return false;
   }

@@ -1,5 +1,6 @@
 #include "spin/runtime/http_server.hpp"
 
+#include "spin/runtime/ip_address.hpp"
 #include "spin/runtime/log.hpp"
 
 #include <boost/asio/dispatch.hpp>
@@ -473,6 +474,65 @@ struct server_state {
   };
   std::map<std::string, cached_auth> auth_cache; ///< by salted SHA-256 of the header
   unsigned char auth_salt[16] = {};
+  struct auth_failures_of {
+    int count = 0;
+    steady::time_point since;
+  };
+  std::unordered_map<std::string, auth_failures_of> failed_logins; ///< by client address
+
+  /// True when `peer` failed to log in too often in the last minute.
+  bool login_blocked(const std::string& peer) {
+    std::lock_guard<std::mutex> lock(auth_m);
+    auto it = failed_logins.find(peer);
+    if (it == failed_logins.end())
+      return false;
+    if (steady::now() - it->second.since > std::chrono::minutes(1)) {
+      failed_logins.erase(it);
+      return false;
+    }
+    return it->second.count >= opts.max_auth_failures;
+  }
+
+  void login_failed(const std::string& peer) {
+    std::lock_guard<std::mutex> lock(auth_m);
+    auto now = steady::now();
+    if (failed_logins.size() >= 1024) {
+      for (auto it = failed_logins.begin(); it != failed_logins.end();)
+        it = now - it->second.since > std::chrono::minutes(1) ? failed_logins.erase(it)
+                                                              : std::next(it);
+      if (failed_logins.size() >= 1024)
+        failed_logins.erase(failed_logins.begin());
+    }
+    auto& f = failed_logins[peer];
+    if (f.count == 0 || now - f.since > std::chrono::minutes(1))
+      f = auth_failures_of{0, now};
+    ++f.count;
+  }
+
+  /// The Host header names this server: an IP literal, or an allowed name.
+  bool host_allowed(std::string_view host) const {
+    if (opts.allowed_hosts.empty())
+      return true;
+    host = trim(host);
+    if (host.empty())
+      return true; // HTTP/1.0 without Host
+    std::string name;
+    if (host.front() == '[') {
+      auto close = host.find(']');
+      if (close == std::string_view::npos)
+        return false;
+      name = std::string(host.substr(1, close - 1));
+    } else {
+      auto colon = host.rfind(':');
+      name = std::string(colon == std::string_view::npos ? host : host.substr(0, colon));
+    }
+    if (ip_address::parse(name))
+      return true;
+    for (auto& h : opts.allowed_hosts)
+      if (iequals(h, name))
+        return true;
+    return false;
+  }
 
   void warn(const std::string& what) {
     std::lock_guard<std::mutex> lock(log_m);
@@ -782,12 +842,26 @@ private:
     }
     r.remote = remote_;
 
+    if (!srv_.host_allowed(r.header("host")))
+      return send_error(403,
+                        "unknown host name in the Host header (spind answers to its "
+                        "addresses and the names in http_hostnames)",
+                        !keep_alive_);
+
     if (!srv_.users.empty()) {
+      std::string peer = remote_.substr(0, remote_.rfind(':'));
+      if (srv_.login_blocked(peer)) {
+        ++srv_.auth_failures;
+        return send_error(429, "too many failed logins from this address; wait a minute",
+                          !keep_alive_);
+      }
       r.user = srv_.authenticate(r.header("authorization"));
       if (r.user.empty()) {
         ++srv_.auth_failures;
-        if (!r.header("authorization").empty())
+        if (!r.header("authorization").empty()) {
+          srv_.login_failed(peer);
           srv_.warn("authentication failed from " + remote_);
+        }
         http_response e = http_response::error(401, "authentication required");
         e.headers.emplace_back("WWW-Authenticate", "Basic realm=\"spin\"");
         return send_app_response(std::move(e), !keep_alive_);

@@ -127,9 +127,9 @@ bool kmod_config::raw(const std::vector<uint8_t>& payload, reply& out,
               std::strerror(errno);
       return false;
     }
-    size_t len = static_cast<size_t>(got);
-    for (auto* h = reinterpret_cast<struct nlmsghdr*>(buf.data());
-         mnl_nlmsg_ok(h, int(len)); h = mnl_nlmsg_next(h, reinterpret_cast<int*>(&len))) {
+    int len = static_cast<int>(got);
+    for (auto* h = reinterpret_cast<struct nlmsghdr*>(buf.data()); mnl_nlmsg_ok(h, len);
+         h = mnl_nlmsg_next(h, &len)) {
       if (h->nlmsg_seq != seq)
         continue; // an answer to an earlier command that timed out
       auto* d = static_cast<const uint8_t*>(mnl_nlmsg_get_payload(h));

@@ -211,6 +211,33 @@ def test_api():
             text = text.decode()
             check(status == 200 and resp.getheader("Content-Type").startswith("text/plain") and
                   "\nspin_node_registry_nodes " in "\n" + text, "metrics:\n" + text[:500])
+            check('\nspin_flow_aggregator_queue_depth{shard="0"} ' in text and
+                  text.count("# TYPE spin_flow_aggregator_queue_depth ") == 1,
+                  "per-shard metrics are one family with a shard label:\n" + text[:800])
+            for line in text.splitlines():
+                check(line.startswith("# TYPE spin_") or
+                      (line.startswith("spin_") and line.rsplit(" ", 1)[1].lstrip("-").isdigit()),
+                      "a well-formed metrics line: %r" % line)
+
+            # DNS rebinding: the API answers to its addresses and known names only.
+            status, doc = api.request("GET", "/spin_api/devices",
+                                      headers={"Host": "evil.example:%d" % port})
+            check(status == 403 and "host name" in doc["error"],
+                  "an unknown Host name: 403 (%s %s)" % (status, doc))
+            check(api.request("GET", "/spin_api/profiles",
+                              headers={"Host": "localhost:%d" % port})[0] == 200,
+                  "Host localhost is fine")
+            check(api.request("GET", "/spin_api/profiles",
+                              headers={"Host": "[::1]:%d" % port})[0] == 200,
+                  "an IPv6 literal Host is fine")
+
+            # curl -d sends JSON as a form: still read as JSON.
+            status, doc = api.post("/spin_api/notifications/create", '{"message": "curl"}',
+                                   {"Content-Type": "application/x-www-form-urlencoded"})
+            check(status == 200 and isinstance(doc.get("id"), int),
+                  "a JSON body labelled as a form: %s %s" % (status, doc))
+            check(api.post("/spin_api/notifications/%d/delete" % doc["id"])[0] == 200,
+                  "and deleted again")
 
             # Errors of the server and routing.
             status, doc = api.get("/spin_api/nothing")
@@ -244,6 +271,48 @@ def test_api():
                 c.close()
                 wait_for(lambda: api.get("/spin_api/tcpdump_status?device=" + mac)[1]
                          ["running"] is False, 10, "the capture to end")
+
+                # A quiet device (the replay sends nothing live): the capture
+                # still ends soon after its client goes away.
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                c.request("GET", "/spin_api/tcpdump?device=" + mac)
+                r = c.getresponse()
+                check(r.status == 200 and len(r.read(24)) == 24, "a quiet capture starts")
+                c.close()
+                wait_for(lambda: api.get("/spin_api/tcpdump_status?device=" + mac)[1]
+                         ["running"] is False, 10, "a capture whose client left to end")
+
+                # At most four captures at once.
+                held = []
+                try:
+                    for m in macs[:4]:
+                        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                        c.request("GET", "/spin_api/tcpdump?device=" + m)
+                        r = c.getresponse()
+                        check(r.status == 200, "capture %d of 4: %s" % (len(held) + 1, r.status))
+                        r.read(24)
+                        held.append(c)
+                    status, doc = api.get("/spin_api/tcpdump?device=" + macs[4])
+                    check(status == 429 and "captures are running" in doc["error"],
+                          "a fifth capture: 429 (%s %s)" % (status, doc))
+                finally:
+                    for c in held:
+                        c.close()
+                for m in macs[:4]:
+                    wait_for(lambda: api.get("/spin_api/tcpdump_status?device=" + m)[1]
+                             ["running"] is False, 10, "capture of %s to end" % m)
+
+                # Captures change state over GET: not from another site, not by HEAD.
+                status, _ = api.request("GET", "/spin_api/tcpdump?device=" + mac,
+                                        headers={"Sec-Fetch-Site": "cross-site"})
+                check(status == 403, "a cross-site capture request: 403 (%s)" % status)
+                status, _ = api.request("GET", "/spin_api/tcpdump_stop?device=" + mac,
+                                        headers={"Origin": "http://evil.example"})
+                check(status == 403, "a cross-origin tcpdump_stop: 403 (%s)" % status)
+                check(api.request("HEAD", "/spin_api/tcpdump?device=" + mac, raw=True)[0] == 405,
+                      "HEAD does not start a capture")
+                check(api.get("/spin_api/tcpdump_status?device=" + mac)[1]["running"] is False,
+                      "none of them started one")
             else:
                 print("  (capture part skipped: libpcap needs root)")
         finally:
@@ -286,6 +355,14 @@ def test_basic_auth():
                   "the right password: 200")
             check(Api(port, "admin:s3cret").request("GET", "/", raw=True)[0] == 200,
                   "static files with the password")
+            # Guessing: after 10 failures in a minute the address gets 429
+            # without a password check, even with the right password.
+            codes = [Api(port, "admin:guess%d" % i).get("/spin_api/profiles")[0]
+                     for i in range(12)]
+            check(codes[:9] == [401] * 9 and codes[-1] == 429,
+                  "failed logins are limited per address: %s" % codes)
+            check(Api(port, "admin:s3cret").get("/spin_api/profiles")[0] == 429,
+                  "the address waits a minute, whatever it sends")
         finally:
             sp.__exit__(None, None, None)
         with open(pw, "w") as f:

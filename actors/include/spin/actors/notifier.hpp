@@ -42,7 +42,20 @@ struct notifier_state {
   uint64_t created = 0;
   uint64_t deleted = 0;
   uint64_t dropped = 0; ///< oldest notifications dropped at the bound
+  uint64_t forgotten =
+      0; ///< known devices forgotten at notifier_max_known (oldest first)
+  /// new_device notifications in the current minute, and those held back
+  /// beyond notifier_new_device_rate (a host inventing MACs cannot flush
+  /// the list or the state file).
+  int64_t rate_minute = 0;
+  int rate_count = 0;
+  uint64_t suppressed = 0;
 };
+
+/// Devices remembered as known (the oldest first-seen go beyond it).
+constexpr size_t notifier_max_known = 4096;
+/// new_device notifications per minute at most.
+constexpr int notifier_new_device_rate = 30;
 
 /// Most notifications kept (the oldest go first).
 inline constexpr size_t notifier_max_notifications = 256;

@@ -158,6 +158,8 @@ struct spind_config {
   double command_rate = 20;
   uint16_t http_port = 13026; ///< 0: no HTTP server
   std::vector<std::string> http_addresses{"127.0.0.1"};
+  /// Host names the HTTP server answers to ("*": any); see http_server.
+  std::vector<std::string> http_hostnames{"localhost"};
   std::string web_root;
   std::string http_password_file;
   std::string http_tls_certificate_file;

@@ -73,6 +73,9 @@ struct http_response {
 ///    wrong `Authorization: Basic` gets 401 with `WWW-Authenticate`;
 ///  - cross-origin state changes: a POST/PUT/DELETE whose `Origin` header is
 ///    present and does not match the `Host` it was sent to gets 403;
+///  - a Host header naming neither an IP literal nor one of `allowed_hosts`
+///    gets 403 (when `allowed_hosts` is set); an address with more than
+///    `max_auth_failures` failed logins in a minute gets 429;
 ///  - static files: never outside `static_dir` (no `..`, no symlinks out),
 ///    `index.html` for directories, a content type by extension, the
 ///    `<file>.gz` next to a file when the client accepts gzip (with
@@ -98,6 +101,13 @@ public:
     /// PEM files for HTTPS; both empty: plain HTTP.
     std::string tls_certificate_file;
     std::string tls_key_file;
+    /// Host names the server answers to (the Host header), besides IP
+    /// literals; others get 403, so a DNS-rebinding page cannot use a
+    /// browser to reach the API under its own name. Empty: any Host.
+    std::vector<std::string> allowed_hosts;
+    /// Failed basic-auth attempts per client address in a minute before the
+    /// address gets 429 without a password check (crypt(3) is slow).
+    int max_auth_failures = 10;
     size_t max_body = 1 << 20;
     size_t max_connections = 64;
     int idle_timeout_s = 30;
