@@ -75,9 +75,10 @@ function onPath(cmd) {
  * Skips (exit 77, saying which) when something the tests need is missing;
  * returns {require} to load playwright-core and mqtt from the app's modules.
  */
-export function requirements({ needSpind = true } = {}) {
+export function requirements({ needSpind = true, needMosquittoPasswd = false } = {}) {
   if (!fs.existsSync(CHROMIUM)) skip(`chromium not found at ${CHROMIUM} (Debian package chromium)`);
   if (!onPath('mosquitto')) skip('mosquitto not found (Debian package mosquitto)');
+  if (needMosquittoPasswd && !onPath('mosquitto_passwd')) skip('mosquitto_passwd not found (Debian package mosquitto)');
   if (!fs.existsSync(path.join(DIST, 'index.html'))) {
     skip(`the built web app is missing (${DIST}/index.html): build the spin_web target (needs node and npm)`);
   }
@@ -199,14 +200,29 @@ export class Harness {
     return p;
   }
 
-  /** mosquitto with a plain listener and a websockets listener. */
-  async broker() {
+  /**
+   * mosquitto with a plain listener and a websockets listener. With `users`
+   * ({name: password}), both listeners refuse anonymous clients and accept
+   * only those users (a password file made with mosquitto_passwd -b).
+   */
+  async broker({ users = null } = {}) {
     const port = await freePort();
     const wsPort = await freePort();
     const conf = this.file(`mosquitto-${port}.conf`);
+    const auth = ['allow_anonymous true'];
+    if (users) {
+      const passwordFile = this.file(`mosquitto-${port}.passwd`);
+      Object.entries(users).forEach(([name, password], i) => {
+        const r = spawnSync('mosquitto_passwd', [...(i === 0 ? ['-c'] : []), '-b', passwordFile, name, password],
+          { encoding: 'utf8' });
+        check(r.status === 0, `mosquitto_passwd failed for ${name}: ${r.stderr}${r.stdout}`);
+      });
+      fs.chmodSync(passwordFile, 0o644); // mosquitto reads it after dropping root
+      auth.splice(0, 1, 'allow_anonymous false', `password_file ${passwordFile}`);
+    }
     fs.writeFileSync(conf, [
       'per_listener_settings false',
-      'allow_anonymous true',
+      ...auth,
       'persistence false',
       // Tests must see every message: no per-client queue limits.
       'max_queued_messages 0',
@@ -222,7 +238,24 @@ export class Harness {
       check(proc.running, `mosquitto exited:\n${proc.output()}`);
       return (await portOpen(port)) && (await portOpen(wsPort));
     }, 10000, `mosquitto on ports ${port} and ${wsPort}`);
-    this.brokerInfo = { port, wsPort, proc };
+    this.brokerInfo = { port, wsPort, proc, conf };
+    return this.brokerInfo;
+  }
+
+  /**
+   * Stops the harness' broker and starts it again with the same
+   * configuration and ports (retained messages are lost: no persistence).
+   */
+  async restartBroker() {
+    const { port, wsPort, conf } = this.brokerInfo;
+    await this.brokerInfo.proc.stop();
+    this.brokerRuns = (this.brokerRuns || 1) + 1;
+    const proc = this.start(`mosquitto-${port}-${this.brokerRuns}`, 'mosquitto', ['-c', conf]);
+    await waitFor(async () => {
+      check(proc.running, `mosquitto exited:\n${proc.output()}`);
+      return (await portOpen(port)) && (await portOpen(wsPort));
+    }, 10000, `mosquitto again on ports ${port} and ${wsPort}`);
+    this.brokerInfo.proc = proc;
     return this.brokerInfo;
   }
 
@@ -307,12 +340,16 @@ export class Harness {
     return { ctx, page };
   }
 
-  /** An MQTT client (node's mqtt.js) on the plain listener; resolves when connected. */
-  async mqtt(require, port = this.brokerInfo.port) {
+  /**
+   * An MQTT client (node's mqtt.js) on the plain listener; resolves when
+   * connected. `options` go to mqtt.connect (e.g. username, password).
+   */
+  async mqtt(require, port = this.brokerInfo.port, options = {}) {
     const mqtt = require('mqtt');
     const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
       clientId: `spin-web-test-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
       reconnectPeriod: 500,
+      ...options,
     });
     this.cleanups.push(() => new Promise((r) => client.end(true, {}, r)));
     await new Promise((resolve, reject) => {

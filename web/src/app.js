@@ -130,7 +130,7 @@ function start() {
     stateEl.title = detail || '';
     document.body.dataset.connection = state;
     if (state === STATE.LOGIN_NEEDED) {
-      messageEl.textContent = 'The broker asks for credentials.';
+      messageEl.textContent = `Login needed: ${detail || 'the broker asks for a user name and password.'}`;
       messageEl.hidden = false;
       login.show(detail);
     } else if (state === STATE.RECONNECTING || state === STATE.OFFLINE) {

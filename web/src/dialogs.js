@@ -317,10 +317,16 @@ export class LoginDialog {
       this.dlg.close();
       onLogin({ username, password });
     });
+    // Escape would leave the page without a connection and no way back to
+    // this dialog: it stays until the user logs in.
+    this.dlg.addEventListener('cancel', (ev) => ev.preventDefault());
   }
 
   show(reason) {
     this.reason.textContent = reason || 'The broker asks for a user name and password.';
     openDialog(this.dlg);
+    // After a refusal the user name is still there: the password is next.
+    const f = this.form.elements;
+    (f.username.value ? f.password : f.username).focus();
   }
 }

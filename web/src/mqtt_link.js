@@ -111,10 +111,14 @@ export class Link {
       if (client !== this.client) return;
       this.lastError = err && err.message ? err.message : String(err);
       // CONNACK 4 (bad user name or password) or 5 (not authorised): the
-      // broker wants credentials; stop retrying until the user gives them.
+      // broker wants credentials, or other ones; stop retrying until the
+      // user gives them. The reason says which, never the password.
       if (err && (err.code === 4 || err.code === 5)) {
         client.end(true);
-        this.setState(STATE.LOGIN_NEEDED, this.lastError);
+        const who = this.credentials
+          ? `The broker did not accept the user name "${this.credentials.username}" with this password`
+          : 'The broker needs a user name and password';
+        this.setState(STATE.LOGIN_NEEDED, `${who} (${this.lastError}).`);
       }
     });
     client.on('message', (topic, payload) => {
