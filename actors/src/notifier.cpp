@@ -215,18 +215,23 @@ notifier(notifier_actor::stateful_pointer<notifier_state> self, json::object ini
           st.dirty_devices = true;
           ++st.new_devices;
           changed = true;
-          if (now / 60 != st.rate_minute) {
-            if (st.rate_count > notifier_new_device_rate)
-              SPIN_WARN(
-                  "devices: %d new devices in a minute; %d of them were not announced",
-                  st.rate_count, st.rate_count - notifier_new_device_rate);
-            st.rate_minute = now / 60;
-            st.rate_count = 0;
-          }
-          if (++st.rate_count > notifier_new_device_rate) {
-            ++st.suppressed;
+          constexpr double burst = static_cast<double>(notifier_max_notifications);
+          if (st.tokens < 0)
+            st.tokens = burst;
+          else
+            st.tokens =
+                std::min(burst, st.tokens + static_cast<double>(now - st.tokens_at) *
+                                                notifier_new_device_rate / 60.0);
+          st.tokens_at = now;
+          if (st.tokens < 1) {
+            if (st.suppressed++ % 100 == 0)
+              SPIN_WARN("devices: many new devices (%s); not every one is announced "
+                        "(%llu so far)",
+                        n->mac->to_string().c_str(),
+                        static_cast<unsigned long long>(st.suppressed));
             continue;
           }
+          st.tokens -= 1;
           add_note(st, {}, "new_device", {}, n->mac->to_string(), n->name);
           SPIN_INFO("devices: new device %s%s%s", n->mac->to_string().c_str(),
                     n->name.empty() ? "" : " ", n->name.c_str());

@@ -44,18 +44,19 @@ struct notifier_state {
   uint64_t dropped = 0; ///< oldest notifications dropped at the bound
   uint64_t forgotten =
       0; ///< known devices forgotten at notifier_max_known (oldest first)
-  /// new_device notifications in the current minute, and those held back
-  /// beyond notifier_new_device_rate (a host inventing MACs cannot flush
-  /// the list or the state file).
-  int64_t rate_minute = 0;
-  int rate_count = 0;
+  /// A token bucket for new_device notifications: a burst as large as the
+  /// notification list (a first start on a busy network announces every
+  /// device), then notifier_new_device_rate per minute, so a host inventing
+  /// MACs cannot flush the list. Devices beyond it are still remembered.
+  double tokens = -1; ///< -1: full, set at the first device
+  int64_t tokens_at = 0;
   uint64_t suppressed = 0;
 };
 
 /// Devices remembered as known (the oldest first-seen go beyond it).
 constexpr size_t notifier_max_known = 4096;
-/// new_device notifications per minute at most.
-constexpr int notifier_new_device_rate = 30;
+/// new_device notifications per minute once the burst is used up.
+constexpr int notifier_new_device_rate = 10;
 
 /// Most notifications kept (the oldest go first).
 inline constexpr size_t notifier_max_notifications = 256;
