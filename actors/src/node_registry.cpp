@@ -15,6 +15,49 @@ namespace spin {
 
 namespace json = boost::json;
 
+int64_t* recent_query_names::find(dns_name_view name) {
+  if (items_.empty())
+    return nullptr;
+  size_t mask = index_.size() - 1;
+  for (size_t i = name.hash & mask; index_[i] != 0; i = (i + 1) & mask) {
+    auto& it = items_[index_[i] - 1];
+    if (it.hash == name.hash &&
+        std::string_view(text_).substr(it.offset, it.length) == name.text)
+      return &it.second;
+  }
+  return nullptr;
+}
+
+void recent_query_names::insert(dns_name_view name, int64_t second) {
+  if ((items_.size() + 1) * 2 > index_.size())
+    rehash(std::max<size_t>(16, index_.size() * 2));
+  items_.push_back(item{name.hash, second, static_cast<uint32_t>(text_.size()),
+                        static_cast<uint32_t>(name.text.size())});
+  text_.append(name.text);
+  size_t mask = index_.size() - 1;
+  size_t i = name.hash & mask;
+  while (index_[i] != 0)
+    i = (i + 1) & mask;
+  index_[i] = static_cast<uint32_t>(items_.size());
+}
+
+void recent_query_names::rehash(size_t slots) {
+  index_.assign(slots, 0);
+  size_t mask = slots - 1;
+  for (size_t k = 0; k < items_.size(); ++k) {
+    size_t i = items_[k].hash & mask;
+    while (index_[i] != 0)
+      i = (i + 1) & mask;
+    index_[i] = static_cast<uint32_t>(k + 1);
+  }
+}
+
+void recent_query_names::clear() {
+  items_.clear();
+  text_.clear();
+  std::fill(index_.begin(), index_.end(), 0);
+}
+
 namespace {
 
 using self_ptr = node_registry_actor::stateful_pointer<node_registry_state>;
@@ -71,26 +114,26 @@ void record_device_flows(node_registry_state& st, const interval_report& r) {
       add(b.from, b.to, 0, 0, true, b.count, 0);
 }
 
-// Token bucket per device: true if a dnsquery may be published now.
 // A repeat of the same question by the same device within the window says
 // nothing new (A and AAAA lookups come in pairs, apps re-resolve often).
-bool repeated_query(node_registry_state& st, node_id device, const std::string& name,
+bool repeated_query(node_registry_state& st, node_id device, dns_name_view name,
                     int64_t second) {
   int64_t window = st.cfg.dnsquery_repeat_window;
   if (window <= 0)
     return false;
   auto& recent = st.recent_queries[device];
-  auto it = recent.find(name);
-  if (it != recent.end() && second - it->second < window)
+  if (auto* when = recent.find(name); when && second - *when < window)
     return true;
   if (recent.size() >= registry_max_recent_queries) {
     // Forget what is outside the window; if that is not enough, start over.
-    for (auto r = recent.begin(); r != recent.end();)
-      r = second - r->second >= window ? recent.erase(r) : std::next(r);
+    recent.retain([&](int64_t when) { return second - when < window; });
     if (recent.size() >= registry_max_recent_queries)
       recent.clear();
   }
-  recent[name] = second;
+  if (auto* when = recent.find(name))
+    *when = second;
+  else
+    recent.insert(name, second);
   return false;
 }
 
@@ -110,8 +153,15 @@ bool allow_query(node_registry_state& st, node_id device, int64_t second) {
   return true;
 }
 
+// A query applied to the node table, waiting for the report to go first.
+struct applied_query {
+  node_id from = 0;
+  node_id queried = 0;
+  uint32_t name = 0; ///< index into the names batch
+};
+
 void build_and_send(self_ptr self, int64_t second, std::vector<flow_batch_ptr> batches,
-                    std::vector<dns_query_seen> queries) {
+                    const std::vector<applied_query>& queries, const names_batch* names) {
   auto& st = self->state;
   node_events ev;
   auto report = st.table->build_report(second, batches, ev);
@@ -120,12 +170,13 @@ void build_and_send(self_ptr self, int64_t second, std::vector<flow_batch_ptr> b
   record_device_flows(st, *report);
   self->send(st.publisher, atom::report::value, std::move(report));
   for (auto& q : queries) {
-    if (repeated_query(st, q.from, q.name, second)) {
+    auto name = names->name(q.name);
+    if (repeated_query(st, q.from, name, second)) {
       ++st.dnsqueries_repeated;
     } else if (allow_query(st, q.from, second)) {
       ++st.dnsqueries_published;
       self->send(st.publisher, atom::dnsquery::value, q.from, q.queried,
-                 std::move(q.name), second);
+                 std::string{name.text}, second);
     } else {
       ++st.dnsqueries_suppressed;
     }
@@ -165,14 +216,25 @@ bool finish_interval(self_ptr self, int64_t second,
   // Shard order, not arrival order: the same input gives the same node ids.
   std::sort(p.batches.begin(), p.batches.end(),
             [](auto& a, auto& b) { return a->shard < b->shard; });
-  std::vector<dns_query_seen> queries;
-  if (p.names) {
-    for (auto& b : p.names->bindings)
+  std::vector<applied_query> queries;
+  names_batch_ptr names = p.names;
+  if (names) {
+    for (auto& b : names->bindings)
       st.table->apply_binding(b.address, b.mac, b.present, second);
-    for (auto& a : p.names->answers)
-      st.table->apply_answer(a, second);
-    for (auto& q : p.names->queries)
-      queries.push_back(st.table->apply_query(q.client, q.client_mac, q.name, second));
+    auto& views = st.answer_names;
+    for (auto& a : names->answers) {
+      views.clear();
+      for (uint32_t i = 0; i < a.name_count; ++i)
+        views.push_back(names->name(a.first_name + i));
+      st.table->apply_answer(views.data(), views.size(),
+                             names->addresses.data() + a.first_address, a.address_count,
+                             second);
+    }
+    queries.reserve(names->queries.size());
+    for (auto& q : names->queries) {
+      auto n = st.table->apply_query(q.client, q.client_mac, names->name(q.name), second);
+      queries.push_back(applied_query{n.from, n.queried, q.name});
+    }
   }
   // Addresses never seen before may still have valid DNS names (their node
   // expired, the answer did not): ask the cache before creating plain nodes.
@@ -180,7 +242,7 @@ bool finish_interval(self_ptr self, int64_t second,
   if (st.dns)
     unknown = st.table->unknown_addresses(p.batches);
   if (unknown.empty()) {
-    build_and_send(self, second, std::move(p.batches), std::move(queries));
+    build_and_send(self, second, std::move(p.batches), queries, names.get());
     return true;
   }
   ++st.lookups;
@@ -191,11 +253,11 @@ bool finish_interval(self_ptr self, int64_t second,
           [=](std::vector<dns_answer_group>& found) mutable {
             for (auto& g : found)
               self->state.table->apply_answer(g, second);
-            build_and_send(self, second, std::move(batches), std::move(queries));
+            build_and_send(self, second, std::move(batches), queries, names.get());
             try_complete(self);
           },
           [=](caf::error&) mutable {
-            build_and_send(self, second, std::move(batches), std::move(queries));
+            build_and_send(self, second, std::move(batches), queries, names.get());
             try_complete(self);
           });
   return false;

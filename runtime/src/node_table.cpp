@@ -31,16 +31,7 @@ struct flow_group_hash {
   }
 };
 
-struct ip_hash {
-  size_t operator()(const ip_address& a) const noexcept {
-    uint64_t w[2];
-    std::memcpy(w, a.bytes.data(), 16);
-    uint64_t h = w[0] * 0x9e3779b97f4a7c15ull + w[1] * 0xc2b2ae3d27d4eb4full;
-    h ^= h >> 32;
-    h *= 0xd6e8feb86659fd93ull;
-    return h ^ (h >> 29);
-  }
-};
+using ip_hash = ip_address_hash;
 
 } // namespace
 
@@ -119,32 +110,55 @@ void node_table::refresh_name(node& n) {
   }
 }
 
-void node_table::add_name(node& n, const std::string& name, int64_t now) {
+node_id* node_table::name_owner(dns_name_view name) {
+  return by_name_.find_hashed(name.hash, [&](const name_key& k) {
+    return k.hash == name.hash && k.text == name.text;
+  });
+}
+
+void node_table::set_name_owner(dns_name_view name, node_id id) {
+  *by_name_
+       .emplace_hashed(
+           name.hash,
+           [&](const name_key& k) { return k.hash == name.hash && k.text == name.text; },
+           [&] {
+             return name_key{std::string{name.text}, name.hash};
+           })
+       .first = id;
+}
+
+void node_table::erase_name_owner(dns_name_view name) {
+  by_name_.erase_hashed(name.hash, [&](const name_key& k) {
+    return k.hash == name.hash && k.text == name.text;
+  });
+}
+
+void node_table::add_name(node& n, dns_name_view name, int64_t now) {
   for (auto& d : n.domains) {
-    if (d.first == name) {
-      d.second = now;
-      by_name_[name] = n.id;
+    if (d.hash == name.hash && d.name == name.text) {
+      d.seen = now;
+      set_name_owner(name, n.id);
       return;
     }
   }
   if (n.domains.size() >= opts_.max_names_per_node) {
     // Drop the name this node has not been answered for the longest time.
     auto oldest = std::min_element(n.domains.begin(), n.domains.end(),
-                                   [](auto& a, auto& b) { return a.second < b.second; });
-    auto b = by_name_.find(oldest->first);
-    if (b != by_name_.end() && b->second == n.id)
-      by_name_.erase(b);
+                                   [](auto& a, auto& b) { return a.seen < b.seen; });
+    if (auto* b = name_owner(oldest->view()); b && *b == n.id)
+      erase_name_owner(oldest->view());
     n.domains.erase(oldest);
     ++stats_.names_dropped;
   }
-  n.domains.emplace_back(name, now);
-  by_name_[name] = n.id;
+  n.domains.push_back(domain{std::string{name.text}, name.hash, now});
+  set_name_owner(name, n.id);
   mark(n);
 }
 
-void node_table::drop_name(node& n, const std::string& name) {
-  auto it = std::find_if(n.domains.begin(), n.domains.end(),
-                         [&](auto& d) { return d.first == name; });
+void node_table::drop_name(node& n, dns_name_view name) {
+  auto it = std::find_if(n.domains.begin(), n.domains.end(), [&](auto& d) {
+    return d.hash == name.hash && d.name == name.text;
+  });
   if (it != n.domains.end()) {
     n.domains.erase(it);
     mark(n);
@@ -190,8 +204,8 @@ void node_table::merge_into(node& from, node& into) {
     by_ip_.erase(ip);
     attach(into, ip, seen);
   }
-  for (auto& [name, seen] : from.domains)
-    add_name(into, name, seen);
+  for (auto& d : from.domains)
+    add_name(into, d.view(), d.seen);
   from.domains.clear();
   into.lastseen = std::max(into.lastseen, from.lastseen);
   pending_merges_.emplace_back(from.id, into.id);
@@ -205,26 +219,28 @@ void node_table::erase(node_id id) {
   if (it == nodes_.end())
     return;
   for (auto& [ip, seen] : it->second.ips) {
-    auto b = by_ip_.find(ip);
-    if (b != by_ip_.end() && b->second == id)
-      by_ip_.erase(b);
+    auto* b = by_ip_.find(ip);
+    if (b && *b == id)
+      by_ip_.erase(ip);
   }
   if (it->second.mac) {
     auto m = by_mac_.find(*it->second.mac);
     if (m != by_mac_.end() && m->second == id)
       by_mac_.erase(m);
   }
-  for (auto& [name, seen] : it->second.domains) {
-    auto b = by_name_.find(name);
-    if (b != by_name_.end() && b->second == id)
-      by_name_.erase(b);
+  for (auto& d : it->second.domains) {
+    auto* b = name_owner(d.view());
+    if (b && *b == id)
+      erase_name_owner(d.view());
   }
   nodes_.erase(it);
 }
 
 node_id node_table::resolve(const ip_address& ip, const mac_address& given_mac,
                             int64_t now) {
-  auto known = by_ip_.find(ip);
+  const node_id* kp = by_ip_.find(ip);
+  bool has_known = kp != nullptr;
+  node_id known = has_known ? *kp : 0;
   const mac_address* macp = &given_mac;
   if (given_mac.empty() && !neighbours_.empty()) {
     // No Ethernet header (NFLOG, conntrack): the neighbour table knows.
@@ -241,21 +257,20 @@ node_id node_table::resolve(const ip_address& ip, const mac_address& given_mac,
       dev->mac = mac;
       by_mac_[mac] = dev->id;
       refresh_name(*dev);
-      known = by_ip_.find(ip); // create() may rehash nodes_, not by_ip_; stay safe
     } else {
       dev = &nodes_[m->second];
     }
     dev->lastseen = std::max(dev->lastseen, now);
-    if (known == by_ip_.end()) {
+    if (!has_known) {
       attach(*dev, ip, now);
-    } else if (known->second != dev->id) {
-      node& other = nodes_[known->second];
+    } else if (known != dev->id) {
+      node& other = nodes_[known];
       if (!other.mac) {
         // A plain node for this address existed before its MAC was known.
         merge_into(other, *dev);
       } else {
         // The address moved to another device (DHCP gave it away).
-        by_ip_.erase(known);
+        by_ip_.erase(ip);
         detach(other, ip);
         attach(*dev, ip, now);
         ++stats_.ips_moved;
@@ -267,8 +282,8 @@ node_id node_table::resolve(const ip_address& ip, const mac_address& given_mac,
     }
     return dev->id;
   }
-  if (known != by_ip_.end()) {
-    auto& n = nodes_[known->second];
+  if (has_known) {
+    auto& n = nodes_[known];
     n.lastseen = std::max(n.lastseen, now);
     for (auto& e : n.ips)
       if (e.first == ip)
@@ -424,10 +439,10 @@ void node_table::expire(int64_t now, node_events& ev) {
 }
 
 std::optional<node_id> node_table::find_ip(const ip_address& ip) const {
-  auto it = by_ip_.find(ip);
-  if (it == by_ip_.end())
+  auto* it = by_ip_.find(ip);
+  if (!it)
     return std::nullopt;
-  return it->second;
+  return *it;
 }
 
 node_info_ptr node_table::make_snapshot(const node& n) const {
@@ -439,7 +454,7 @@ node_info_ptr node_table::make_snapshot(const node& n) const {
     s->ips.push_back(e.first);
   s->domains.reserve(n.domains.size());
   for (auto& d : n.domains)
-    s->domains.push_back(d.first);
+    s->domains.push_back(d.name);
   s->mac = n.mac;
   s->name = n.name;
   if (!block_set_.empty() || !allow_set_.empty()) {
@@ -478,24 +493,37 @@ std::vector<node_info_ptr> node_table::all() const {
 }
 
 void node_table::apply_answer(const dns_answer_group& answer, int64_t now) {
-  if (answer.names.empty())
+  std::vector<dns_name_view> names;
+  names.reserve(answer.names.size());
+  for (auto& n : answer.names)
+    names.push_back(dns_name_view{n, dns_name_hash(n)});
+  apply_answer(names.data(), names.size(), answer.addresses.data(),
+               answer.addresses.size(), now);
+}
+
+void node_table::apply_answer(const dns_name_view* names, size_t name_count,
+                              const ip_address* addresses, size_t address_count,
+                              int64_t now) {
+  if (name_count == 0)
     return;
+  const dns_name_view* names_end = names + name_count;
+  const ip_address* addresses_end = addresses + address_count;
   ++stats_.dns_answers;
   node* target = nullptr;
   // A device's address answered by DNS (a local name): the names become the
   // device's; its addresses never move.
-  for (auto& a : answer.addresses) {
-    auto it = by_ip_.find(a);
-    if (it != by_ip_.end() && nodes_[it->second].mac) {
-      target = &nodes_[it->second];
+  for (auto* a = addresses; a != addresses_end; ++a) {
+    auto* it = by_ip_.find(*a);
+    if (it && nodes_[*it].mac) {
+      target = &nodes_[*it];
       break;
     }
   }
   // Otherwise the node that already carries one of the names...
   if (!target) {
-    for (auto& name : answer.names) {
-      if (auto it = by_name_.find(name); it != by_name_.end()) {
-        target = &nodes_[it->second];
+    for (auto* name = names; name != names_end; ++name) {
+      if (auto* it = name_owner(*name)) {
+        target = &nodes_[*it];
         break;
       }
     }
@@ -503,11 +531,11 @@ void node_table::apply_answer(const dns_answer_group& answer, int64_t now) {
   // ...or a plain node of one of the addresses (traffic came before the
   // answer was seen: keep its id)...
   if (!target) {
-    for (auto& a : answer.addresses) {
-      auto it = by_ip_.find(a);
-      if (it == by_ip_.end())
+    for (auto* a = addresses; a != addresses_end; ++a) {
+      auto* it = by_ip_.find(*a);
+      if (!it)
         continue;
-      auto& n = nodes_[it->second];
+      auto& n = nodes_[*it];
       if (!n.mac && n.domains.empty()) {
         target = &n;
         break;
@@ -519,35 +547,37 @@ void node_table::apply_answer(const dns_answer_group& answer, int64_t now) {
     target = &create(now);
   node& x = *target;
   x.lastseen = std::max(x.lastseen, now);
-  std::vector<node_id> losers;
-  for (auto& name : answer.names) {
-    auto it = by_name_.find(name);
-    if (it != by_name_.end() && it->second != x.id) {
-      auto& z = nodes_[it->second];
-      drop_name(z, name);
+  auto& losers = losers_;
+  losers.clear();
+  for (auto* name = names; name != names_end; ++name) {
+    auto* it = name_owner(*name);
+    if (it && *it != x.id) {
+      auto& z = nodes_[*it];
+      drop_name(z, *name);
       losers.push_back(z.id);
       ++stats_.names_moved;
     }
-    add_name(x, name, now);
+    add_name(x, *name, now);
   }
-  for (auto& a : answer.addresses) {
-    auto it = by_ip_.find(a);
-    if (it == by_ip_.end()) {
+  for (auto* ap = addresses; ap != addresses_end; ++ap) {
+    const ip_address& a = *ap;
+    auto* it = by_ip_.find(a);
+    if (!it) {
       if (!x.mac || is_lan(a))
         attach(x, a, now);
       continue;
     }
-    if (it->second == x.id) {
+    if (*it == x.id) {
       for (auto& e : x.ips)
         if (e.first == a)
           e.second = now;
       continue;
     }
-    auto& m = nodes_[it->second];
+    auto& m = nodes_[*it];
     if (m.mac)
       continue; // a device keeps its addresses
     // Last answer wins per address.
-    by_ip_.erase(it);
+    by_ip_.erase(a);
     detach(m, a);
     attach(x, a, now);
     losers.push_back(m.id);
@@ -561,12 +591,23 @@ void node_table::apply_answer(const dns_answer_group& answer, int64_t now) {
 dns_query_seen node_table::apply_query(const ip_address& client,
                                        const mac_address& client_mac,
                                        const std::string& name, int64_t now) {
-  ++stats_.dns_queries;
+  auto nodes =
+      apply_query(client, client_mac, dns_name_view{name, dns_name_hash(name)}, now);
   dns_query_seen q;
   q.name = name;
+  q.from = nodes.from;
+  q.queried = nodes.queried;
+  return q;
+}
+
+dns_query_nodes node_table::apply_query(const ip_address& client,
+                                        const mac_address& client_mac, dns_name_view name,
+                                        int64_t now) {
+  ++stats_.dns_queries;
+  dns_query_nodes q;
   q.from = resolve(client, client_mac, now);
-  if (auto it = by_name_.find(name); it != by_name_.end()) {
-    q.queried = it->second;
+  if (auto* it = name_owner(name)) {
+    q.queried = *it;
   } else {
     // The answer has not been seen (yet): a node for the name alone.
     auto& n = create(now);
@@ -680,11 +721,11 @@ std::map<ip_address, std::string> node_table::names_by_address() const {
 
 std::vector<std::string> node_table::domains_of(const ip_address& ip) const {
   std::vector<std::string> out;
-  auto it = by_ip_.find(ip);
-  if (it == by_ip_.end())
+  auto* it = by_ip_.find(ip);
+  if (!it)
     return out;
-  for (auto& d : nodes_.at(it->second).domains)
-    out.push_back(d.first);
+  for (auto& d : nodes_.at(*it).domains)
+    out.push_back(d.name);
   return out;
 }
 
@@ -695,7 +736,7 @@ node_table::unknown_addresses(const std::vector<flow_batch_ptr>& batches) const 
   std::vector<ip_address> out;
   auto check = [&](const ip_address& ip) {
     auto [r, fresh] = seen.try_emplace(ip, scratch::resolved{});
-    if (fresh && by_ip_.find(ip) == by_ip_.end() && !is_lan(ip))
+    if (fresh && !by_ip_.find(ip) && !is_lan(ip))
       out.push_back(ip);
   };
   for (auto& b : batches)
@@ -708,10 +749,10 @@ node_table::unknown_addresses(const std::vector<flow_batch_ptr>& batches) const 
 }
 
 std::optional<node_id> node_table::find_name(const std::string& name) const {
-  auto it = by_name_.find(name);
-  if (it == by_name_.end())
+  auto* it = const_cast<node_table*>(this)->name_owner({name, dns_name_hash(name)});
+  if (!it)
     return std::nullopt;
-  return it->second;
+  return *it;
 }
 
 } // namespace spin

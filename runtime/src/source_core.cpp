@@ -1,7 +1,9 @@
 #include "spin/runtime/source_core.hpp"
 
 #include <chrono>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 namespace spin {
 
@@ -16,13 +18,47 @@ constexpr int64_t us_per_s = 1000000;
 // Bounds of one interval's side batch (a DNS flood cannot grow it further).
 constexpr size_t max_dns_records_per_interval = 1u << 20;
 constexpr size_t max_bindings_per_interval = 4096;
+// Released side batches kept for reuse, and the largest record capacity kept
+// (a DNS flood's huge batch is freed, not kept).
+constexpr size_t max_pooled_sides = 2;
+constexpr size_t max_pooled_dns_capacity = 32768;
 
 } // namespace
+
+struct source_core::side_pool {
+  std::mutex mutex;
+  std::vector<std::unique_ptr<side_batch>> free;
+};
+
+std::shared_ptr<side_batch> source_core::make_side() {
+  std::unique_ptr<side_batch> b;
+  {
+    std::lock_guard<std::mutex> guard{side_pool_->mutex};
+    if (!side_pool_->free.empty()) {
+      b = std::move(side_pool_->free.back());
+      side_pool_->free.pop_back();
+    }
+  }
+  if (!b)
+    b = std::make_unique<side_batch>();
+  auto pool = side_pool_;
+  return std::shared_ptr<side_batch>(b.release(), [pool](side_batch* p) {
+    std::unique_ptr<side_batch> owned{p};
+    if (p->dns.capacity() > max_pooled_dns_capacity)
+      return;
+    p->second = 0;
+    p->dns.clear();
+    p->bindings.clear();
+    std::lock_guard<std::mutex> guard{pool->mutex};
+    if (pool->free.size() < max_pooled_sides)
+      pool->free.push_back(std::move(owned));
+  });
+}
 
 source_core::source_core(queue_bridge& bridge, options opts)
     : opts_(std::move(opts)), producer_(bridge, opts_.policy),
       repeats_(opts_.dns_response_repeat_us, opts_.dns_query_repeat_us),
-      side_(std::make_shared<side_batch>()) {}
+      side_pool_(std::make_shared<side_pool>()), side_(make_side()) {}
 
 void source_core::at(int64_t ts_us) {
   int64_t sec = floor_div(ts_us, us_per_s);
@@ -64,7 +100,7 @@ void source_core::close_interval() {
     side_->second = cur_sec_;
     last_side_size_ = side_->dns.size();
     opts_.on_side(std::move(side_));
-    side_ = std::make_shared<side_batch>();
+    side_ = make_side();
     side_->dns.reserve(last_side_size_ + last_side_size_ / 4);
   }
   producer_.broadcast(packet_record::marker(cur_sec_));

@@ -158,3 +158,36 @@ TEST_CASE("the aggregator answers status with its counters", "[actors][aggregato
   }
   CHECK(records == 10);
 }
+
+TEST_CASE("recent query names: exact matches, retain and clear", "[registry]") {
+  recent_query_names r;
+  auto v = [](const std::string& s) { return dns_name_view{s, dns_name_hash(s)}; };
+  std::vector<std::string> names;
+  for (int i = 0; i < 300; ++i)
+    names.push_back("host" + std::to_string(i) + ".example");
+  for (int i = 0; i < 300; ++i) {
+    CHECK(r.find(v(names[i])) == nullptr);
+    r.insert(v(names[i]), i);
+  }
+  CHECK(r.size() == 300);
+  for (int i = 0; i < 300; ++i) {
+    auto* when = r.find(v(names[i]));
+    REQUIRE(when);
+    CHECK(*when == i);
+  }
+  // The same hash with other characters is another name.
+  CHECK(r.find(dns_name_view{"other.example", dns_name_hash(names[7])}) == nullptr);
+  *r.find(v(names[3])) = 1000;
+  r.retain([](int64_t when) { return when >= 250; });
+  CHECK(r.size() == 51);
+  CHECK(r.find(v(names[249])) == nullptr);
+  REQUIRE(r.find(v(names[3])));
+  CHECK(*r.find(v(names[3])) == 1000);
+  REQUIRE(r.find(v(names[299])));
+  CHECK(*r.find(v(names[299])) == 299);
+  r.clear();
+  CHECK(r.size() == 0);
+  CHECK(r.find(v(names[3])) == nullptr);
+  r.insert(v(names[3]), 5);
+  CHECK(*r.find(v(names[3])) == 5);
+}

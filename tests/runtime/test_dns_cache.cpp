@@ -39,9 +39,9 @@ TEST_CASE("one message is one answer group; repeats only refresh", "[dns_cache]"
                                  answer("198.51.100.2", "cdn.example", 300, false),
                                  answer("203.0.113.9", "other.example", 300, true)}));
   REQUIRE(out->answers.size() == 2);
-  CHECK(out->answers[0].names == std::vector<std::string>{"q.example", "cdn.example"});
-  CHECK(out->answers[0].addresses.size() == 2);
-  CHECK(out->answers[1].names == std::vector<std::string>{"other.example"});
+  CHECK(out->answer_names(0) == std::vector<std::string>{"q.example", "cdn.example"});
+  CHECK(out->answers[0].address_count == 2);
+  CHECK(out->answer_names(1) == std::vector<std::string>{"other.example"});
   // The same answer again changes nothing the registry needs to know.
   auto again = c.apply(batch(110, {answer("198.51.100.1", "q.example", 300, true),
                                    answer("198.51.100.1", "cdn.example", 300, false)}));
@@ -98,8 +98,73 @@ TEST_CASE("queries and bindings pass through in order", "[dns_cache]") {
       neighbour_event{ip("192.168.1.2"), mac("aa:bb:cc:00:00:01"), 0, true});
   auto out = c.apply(b);
   REQUIRE(out->queries.size() == 1);
-  CHECK(out->queries[0].name == "q.example");
+  CHECK(out->query_name(0) == "q.example");
   CHECK(out->queries[0].client_mac == mac("aa:bb:cc:00:00:01"));
   CHECK(out->bindings.size() == 1);
   CHECK(out->second == 5);
+}
+
+TEST_CASE("names of one answer go once per group, in order, with their hashes",
+          "[dns_cache]") {
+  dns_cache c{{}};
+  // q -> cdn -> two addresses: four records, two names, two addresses.
+  auto out = c.apply(batch(100, {answer("198.51.100.1", "q.example", 300, true),
+                                 answer("198.51.100.1", "cdn.example", 300, false),
+                                 answer("198.51.100.2", "q.example", 300, false),
+                                 answer("198.51.100.2", "cdn.example", 300, false)}));
+  REQUIRE(out->answers.size() == 1);
+  auto& g = out->answers[0];
+  REQUIRE(g.name_count == 2);
+  CHECK(out->name(g.first_name).text == "q.example");
+  CHECK(out->name(g.first_name).hash == dns_name_hash("q.example"));
+  CHECK(out->name(g.first_name + 1).text == "cdn.example");
+  REQUIRE(g.address_count == 2);
+  CHECK(out->addresses[g.first_address] == ip("198.51.100.1"));
+  CHECK(out->addresses[g.first_address + 1] == ip("198.51.100.2"));
+}
+
+TEST_CASE("the owner of an address is the first name of the answer that claimed it",
+          "[dns_cache]") {
+  dns_cache c{{}};
+  c.apply(batch(100, {answer("198.51.100.1", "a.example", 300, true),
+                      answer("198.51.100.1", "shared.example", 300, false)}));
+  c.apply(batch(101, {answer("198.51.100.1", "b.example", 300, true),
+                      answer("198.51.100.1", "shared.example", 300, false)}));
+  auto found = c.lookup({ip("198.51.100.1")}, 102);
+  REQUIRE(found.size() == 1);
+  // The last claimer first, then the others in the order they came.
+  CHECK(found[0].names ==
+        std::vector<std::string>{"b.example", "a.example", "shared.example"});
+  // The same answer again only refreshes; the earlier owner claiming it back
+  // is a change again.
+  CHECK(c.apply(batch(103, {answer("198.51.100.1", "b.example", 300, true)}))
+            ->answers.empty());
+  CHECK(c.apply(batch(104, {answer("198.51.100.1", "a.example", 300, true)}))
+            ->answers.size() == 1);
+}
+
+TEST_CASE("names an address no longer has are forgotten; new ones are learned again",
+          "[dns_cache]") {
+  dns_cache::options o;
+  o.ttl_min = 1;
+  o.max_names_per_address = 2;
+  dns_cache c{o};
+  // Many names rotate through one address: the cache keeps two, and every
+  // name that comes back after being pushed out is news again.
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 50; ++i) {
+      auto name = "n" + std::to_string(i) + ".example";
+      auto out = c.apply(batch(100 + round * 50 + i,
+                               {answer("198.51.100.1", name.c_str(), 1000, true)}));
+      CHECK(out->answers.size() == 1);
+    }
+  }
+  auto found = c.lookup({ip("198.51.100.1")}, 300);
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].names == std::vector<std::string>{"n49.example", "n48.example"});
+  // Everything expires: the cache is empty and a name is news again.
+  c.expire(100000);
+  CHECK(c.size() == 0);
+  CHECK(c.apply(batch(100001, {answer("198.51.100.1", "n49.example", 1000, true)}))
+            ->answers.size() == 1);
 }

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "../support/frames.hpp"
+#include <map>
 
 using namespace spin;
 using namespace spin::test;
@@ -224,4 +225,51 @@ TEST_CASE("max_flows_per_report keeps the largest and folds the rest", "[node_ta
   CHECK(r->flows_folded == 1);
   CHECK(r->total_size == 600);
   CHECK(r->total_count == 3);
+}
+
+TEST_CASE("flat_map finds, overwrites and erases like a map", "[node_table][flat_map]") {
+  // A deliberately poor hash (many keys share a home slot) exercises the
+  // probe runs and backward-shift erase across the wrap-around.
+  struct poor_hash {
+    size_t operator()(uint32_t k) const { return (k % 7) + 13; }
+  };
+  flat_map<uint32_t, int, poor_hash> m{16};
+  std::map<uint32_t, int> ref;
+  uint64_t x = 12345;
+  for (int step = 0; step < 20000; ++step) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    uint32_t k = static_cast<uint32_t>(x >> 40) % 200;
+    switch ((x >> 20) % 3) {
+    case 0:
+      m[k] = step;
+      ref[k] = step;
+      break;
+    case 1:
+      CHECK(m.erase(k) == (ref.erase(k) == 1));
+      break;
+    default: {
+      auto* v = m.find(k);
+      auto it = ref.find(k);
+      REQUIRE((v != nullptr) == (it != ref.end()));
+      if (v)
+        CHECK(*v == it->second);
+    }
+    }
+    REQUIRE(m.size() == ref.size());
+  }
+  size_t seen = 0;
+  m.for_each([&](uint32_t k, int v) {
+    ++seen;
+    CHECK(ref.at(k) == v);
+  });
+  CHECK(seen == ref.size());
+}
+
+TEST_CASE("dns_name_hash depends on every character and the length", "[node_table]") {
+  CHECK(dns_name_hash("a.example") == dns_name_hash(std::string{"a.example"}));
+  CHECK(dns_name_hash("a.example") != dns_name_hash("b.example"));
+  CHECK(dns_name_hash("a.example") != dns_name_hash("a.exampl"));
+  CHECK(dns_name_hash("") != dns_name_hash(std::string_view("\0", 1)));
+  CHECK(dns_name_hash("www.long-name.example.com") !=
+        dns_name_hash("www.long-name.example.org"));
 }

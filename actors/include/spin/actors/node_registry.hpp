@@ -6,6 +6,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -31,6 +33,43 @@ struct node_registry_config {
   /// User names loaded from the state file.
   std::map<mac_address, std::string> user_names_by_mac;
   std::map<ip_address, std::string> user_names_by_ip;
+};
+
+/// The names one device asked for recently, with the second of the last time
+/// (for dnsquery repeat suppression): an open-addressing index over items
+/// whose characters sit in one string, so remembering a name costs no
+/// allocation of its own. Names compare exactly (hash, then characters).
+class recent_query_names {
+public:
+  /// The second `name` was last remembered, or nullptr.
+  int64_t* find(dns_name_view name);
+  /// Remembers `name` (not present) at `second`.
+  void insert(dns_name_view name, int64_t second);
+  /// Keeps the names for which keep(second) is true, in their order.
+  template <class Keep>
+  void retain(Keep&& keep) {
+    auto old = std::move(items_);
+    auto old_text = std::move(text_);
+    clear();
+    for (auto& it : old)
+      if (keep(it.second))
+        insert({std::string_view(old_text).substr(it.offset, it.length), it.hash},
+               it.second);
+  }
+  void clear();
+  size_t size() const { return items_.size(); }
+
+private:
+  struct item {
+    uint64_t hash = 0;
+    int64_t second = 0;
+    uint32_t offset = 0;
+    uint32_t length = 0;
+  };
+  void rehash(size_t slots);
+  std::vector<item> items_;
+  std::vector<uint32_t> index_; ///< item index + 1; 0 = empty
+  std::string text_;
 };
 
 /// State of the node registry.
@@ -70,7 +109,9 @@ struct node_registry_state {
   /// dnsquery token buckets per device: tokens, last second.
   std::unordered_map<node_id, std::pair<double, int64_t>> query_tokens;
   /// Names each device asked for recently, with the second.
-  std::unordered_map<node_id, std::unordered_map<std::string, int64_t>> recent_queries;
+  std::unordered_map<node_id, recent_query_names> recent_queries;
+  /// Scratch: the names of one answer being applied.
+  std::vector<dns_name_view> answer_names;
 
   uint64_t intervals = 0;
   uint64_t batches = 0;

@@ -4,16 +4,203 @@
 #include "spin/runtime/report.hpp"
 
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
 namespace spin {
+
+/// 64-bit hash of a DNS name's presentation form. The DNS cache computes it
+/// once per name and hands it to the registry with the name, so the name
+/// tables on both sides never hash a name twice.
+inline uint64_t dns_name_hash(std::string_view s) {
+  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
+  size_t n = s.size();
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ (static_cast<uint64_t>(n) * 0xc2b2ae3d27d4eb4full);
+  while (n >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 29;
+    p += 8;
+    n -= 8;
+  }
+  uint64_t w = 0;
+  std::memcpy(&w, p, n);
+  h = (h ^ w) * 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  h *= 0xbf58476d1ce4e5b9ull;
+  return h ^ (h >> 32);
+}
+
+/// A DNS name by reference, with its dns_name_hash.
+struct dns_name_view {
+  std::string_view text;
+  uint64_t hash = 0;
+};
+
+/// A cheap hash of an address for the flat tables (two multiplies).
+struct ip_address_hash {
+  size_t operator()(const ip_address& a) const noexcept {
+    uint64_t w[2];
+    std::memcpy(w, a.bytes.data(), 16);
+    uint64_t h = w[0] * 0x9e3779b97f4a7c15ull + w[1] * 0xc2b2ae3d27d4eb4full;
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ull;
+    return static_cast<size_t>(h ^ (h >> 29));
+  }
+};
+
+/// An open-addressing hash map (linear probing, backward-shift erase, no
+/// tombstones) for the tables of the DNS cache and the node table, which are
+/// looked up several times per DNS answer: one array, no allocation per
+/// entry. Pointers to values stay valid until the next insert or erase.
+/// Iteration order is unspecified; users must not depend on it.
+template <class Key, class Value, class Hash>
+class flat_map {
+public:
+  explicit flat_map(size_t initial_capacity = 16) { reset(initial_capacity); }
+
+  /// The value for the key that hashes to `h` and satisfies `eq`, or nullptr.
+  template <class Eq>
+  Value* find_hashed(size_t h, Eq&& eq) {
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      if (!used_[i])
+        return nullptr;
+      if (eq(slots_[i].key))
+        return &slots_[i].value;
+    }
+  }
+  template <class Eq>
+  const Value* find_hashed(size_t h, Eq&& eq) const {
+    return const_cast<flat_map*>(this)->find_hashed(h, std::forward<Eq>(eq));
+  }
+  Value* find(const Key& k) {
+    return find_hashed(Hash{}(k), [&](const Key& x) { return x == k; });
+  }
+  const Value* find(const Key& k) const {
+    return find_hashed(Hash{}(k), [&](const Key& x) { return x == k; });
+  }
+
+  /// Inserts `make_key()` with a default value unless a key satisfying `eq`
+  /// (hashing to `h`) is there; returns the value and whether it is new.
+  template <class Eq, class MakeKey>
+  std::pair<Value*, bool> emplace_hashed(size_t h, Eq&& eq, MakeKey&& make_key) {
+    if ((size_ + 1) * 2 > slots_.size())
+      grow();
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      if (!used_[i]) {
+        slots_[i].key = make_key();
+        slots_[i].value = Value{};
+        used_[i] = 1;
+        ++size_;
+        return {&slots_[i].value, true};
+      }
+      if (eq(slots_[i].key))
+        return {&slots_[i].value, false};
+    }
+  }
+  std::pair<Value*, bool> try_emplace(const Key& k) {
+    return emplace_hashed(
+        Hash{}(k), [&](const Key& x) { return x == k; }, [&] { return k; });
+  }
+  Value& operator[](const Key& k) { return *try_emplace(k).first; }
+
+  /// Erases the key satisfying `eq` (hashing to `h`); false if absent.
+  template <class Eq>
+  bool erase_hashed(size_t h, Eq&& eq) {
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      if (!used_[i])
+        return false;
+      if (eq(slots_[i].key)) {
+        erase_slot(i);
+        return true;
+      }
+    }
+  }
+  bool erase(const Key& k) {
+    return erase_hashed(Hash{}(k), [&](const Key& x) { return x == k; });
+  }
+
+  /// Calls f(key, value) for every entry.
+  template <class F>
+  void for_each(F&& f) {
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (used_[i])
+        f(slots_[i].key, slots_[i].value);
+  }
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  void clear() { reset(16); }
+
+private:
+  struct slot {
+    Key key{};
+    Value value{};
+  };
+
+  void reset(size_t capacity) {
+    size_t cap = 16;
+    while (cap < capacity)
+      cap <<= 1;
+    slots_.assign(cap, slot{});
+    used_.assign(cap, 0);
+    mask_ = cap - 1;
+    size_ = 0;
+  }
+
+  void grow() {
+    std::vector<slot> old;
+    std::vector<uint8_t> old_used;
+    old.swap(slots_);
+    old_used.swap(used_);
+    reset(old.size() * 2);
+    for (size_t i = 0; i < old.size(); ++i) {
+      if (!old_used[i])
+        continue;
+      size_t j = Hash{}(old[i].key) & mask_;
+      while (used_[j])
+        j = (j + 1) & mask_;
+      slots_[j] = std::move(old[i]);
+      used_[j] = 1;
+      ++size_;
+    }
+  }
+
+  // Backward-shift deletion: moves later entries of the probe run into the
+  // hole when that brings them no further from their home slot.
+  void erase_slot(size_t i) {
+    size_t j = i;
+    for (;;) {
+      j = (j + 1) & mask_;
+      if (!used_[j])
+        break;
+      size_t home = Hash{}(slots_[j].key) & mask_;
+      // Entry j may move to i if its home is not in (i, j] (cyclically).
+      bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+      if (stays)
+        continue;
+      slots_[i] = std::move(slots_[j]);
+      i = j;
+    }
+    slots_[i] = slot{};
+    used_[i] = 0;
+    --size_;
+  }
+
+  std::vector<slot> slots_;
+  std::vector<uint8_t> used_;
+  size_t mask_ = 0;
+  size_t size_ = 0;
+};
 
 /// What changed in the node table while building a report or expiring nodes;
 /// the registry actor turns these into nodeInfo / nodeDeleted / nodeMerged
@@ -35,6 +222,13 @@ struct node_events {
 struct dns_answer_group {
   std::vector<std::string> names;
   std::vector<ip_address> addresses;
+};
+
+/// The nodes of a DNS query: the device that asked and the node carrying the
+/// name.
+struct dns_query_nodes {
+  node_id from = 0;
+  node_id queried = 0;
 };
 
 /// A device asked for a name (for the `dnsquery` message).
@@ -116,11 +310,20 @@ public:
   /// with the next build_report().
   void apply_answer(const dns_answer_group& answer, int64_t now);
 
+  /// The same for an answer given by reference (the registry's path: the
+  /// names batch holds the names and their hashes).
+  void apply_answer(const dns_name_view* names, size_t name_count,
+                    const ip_address* addresses, size_t address_count, int64_t now);
+
   /// A device (`client`, with its MAC if known) asked for `name`: returns
   /// the device's node and the node carrying the name, creating a node for
   /// the name (without addresses) if none carries it yet.
   dns_query_seen apply_query(const ip_address& client, const mac_address& client_mac,
                              const std::string& name, int64_t now);
+
+  /// The same for a name given by reference; returns only the two nodes.
+  dns_query_nodes apply_query(const ip_address& client, const mac_address& client_mac,
+                              dns_name_view name, int64_t now);
 
   /// An address -> MAC binding from the neighbour table, ARP or IPv6 ND
   /// (`present` false: the binding is gone). Traffic without an Ethernet
@@ -202,11 +405,26 @@ public:
   bool is_lan(const ip_address& ip) const;
 
 private:
+  /// A DNS name of a node, with its hash and when it was last answered.
+  struct domain {
+    std::string name;
+    uint64_t hash = 0;
+    int64_t seen = 0;
+    dns_name_view view() const { return {name, hash}; }
+  };
+  /// Key of by_name_: the name and its hash.
+  struct name_key {
+    std::string text;
+    uint64_t hash = 0;
+  };
+  struct name_key_hash {
+    size_t operator()(const name_key& k) const noexcept { return k.hash; }
+  };
   struct node {
     node_id id = 0;
     int64_t lastseen = 0;
-    std::vector<std::pair<ip_address, int64_t>> ips;      // address, last seen
-    std::vector<std::pair<std::string, int64_t>> domains; // DNS name, last answer
+    std::vector<std::pair<ip_address, int64_t>> ips; // address, last seen
+    std::vector<domain> domains;
     std::optional<mac_address> mac;
     std::string name; ///< shown: user name, else DHCP name
     bool dirty = false;
@@ -220,8 +438,11 @@ private:
   node_id resolve(const ip_address& ip, const mac_address& mac, int64_t now);
   void attach(node& n, const ip_address& ip, int64_t now);
   void detach(node& n, const ip_address& ip);
-  void add_name(node& n, const std::string& name, int64_t now);
-  void drop_name(node& n, const std::string& name);
+  void add_name(node& n, dns_name_view name, int64_t now);
+  void drop_name(node& n, dns_name_view name);
+  node_id* name_owner(dns_name_view name);
+  void set_name_owner(dns_name_view name, node_id id);
+  void erase_name_owner(dns_name_view name);
   void mark(node& n);
   void merge_if_empty(node& n, node& into);
   std::string display_name(const node& n) const;
@@ -237,9 +458,9 @@ private:
   std::unique_ptr<scratch> scratch_;
   node_id next_id_ = 1;
   std::unordered_map<node_id, node> nodes_;
-  std::unordered_map<ip_address, node_id> by_ip_;
+  flat_map<ip_address, node_id, ip_address_hash> by_ip_{1024};
   std::unordered_map<mac_address, node_id> by_mac_;
-  std::unordered_map<std::string, node_id> by_name_;
+  flat_map<name_key, node_id, name_key_hash> by_name_{1024};
   std::unordered_map<ip_address, mac_address> neighbours_;
   std::unordered_set<ip_address> ignored_;
   std::unordered_set<ip_address> block_set_;
@@ -249,6 +470,7 @@ private:
   std::map<mac_address, std::string> user_by_mac_;
   std::map<ip_address, std::string> user_by_ip_;
   std::vector<node_id> dirty_;
+  std::vector<node_id> losers_; ///< scratch of apply_answer
   std::vector<std::pair<node_id, node_id>> pending_merges_;
   int64_t last_expiry_ = INT64_MIN;
   counters stats_;

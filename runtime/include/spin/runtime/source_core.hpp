@@ -106,11 +106,20 @@ public:
 private:
   void side_facts(const packet_record& rec, const parse_extras& extras, int64_t ts_us,
                   bool capture_cut);
+  /// A side batch for the next interval: one the consumer gave back (its
+  /// record memory already touched, so filling it costs no page faults) or a
+  /// new one.
+  std::shared_ptr<side_batch> make_side();
+
+  struct side_pool;
 
   options opts_;
   queue_producer producer_;
   dns_extractor dns_;
   dns_repeat_filter repeats_;
+  /// Side batches the consumer has released, for reuse (shared with their
+  /// deleters, which run in the consumer's thread).
+  std::shared_ptr<side_pool> side_pool_;
   std::shared_ptr<side_batch> side_;
   size_t last_side_size_ = 0;
   bool have_interval_ = false;
