@@ -126,19 +126,27 @@ class Subscriber:
         self.messages = []
         self.lock = threading.Lock()
         self.connected = threading.Event()
+        self.subscribed = threading.Event()
+        self.sub_mid = None
         self.client = mqtt.Client(client_id=name or "spin-test-%d-%d" % (os.getpid(),
                                                                          free_port()),
                                   clean_session=True)
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(min_delay=1, max_delay=1)
         self.topics = topics
         self.port = port
 
     def _on_connect(self, client, userdata, flags, rc):
-        for t in self.topics:
-            client.subscribe(t, qos=0)
+        with self.lock:
+            _, self.sub_mid = client.subscribe([(t, 0) for t in self.topics])
         self.connected.set()
+
+    def _on_subscribe(self, client, userdata, mid, granted_qos):
+        with self.lock:
+            if mid == self.sub_mid:
+                self.subscribed.set()
 
     def _on_message(self, client, userdata, msg):
         with self.lock:
@@ -149,7 +157,8 @@ class Subscriber:
         self.client.connect("127.0.0.1", self.port, keepalive=10)
         self.client.loop_start()
         check(self.connected.wait(10), "subscriber connected")
-        time.sleep(0.2)  # let the SUBACK arrive before anything is published
+        # Nothing may be published before the broker has the subscription.
+        check(self.subscribed.wait(10), "subscriber's SUBACK")
         return self
 
     def stop(self):
