@@ -25,25 +25,6 @@ constexpr auto ask_timeout = std::chrono::seconds(10);
 /// Live captures at once (each holds a thread, a socket and a ring buffer).
 constexpr size_t max_captures = 4;
 
-/// The request's Origin names the host it was sent to (scheme://Host).
-bool same_origin(const http_request& r) {
-  auto origin = r.header("origin");
-  auto sep = origin.find("://");
-  if (sep == std::string::npos)
-    return false;
-  auto authority = origin.substr(sep + 3);
-  while (!authority.empty() && authority.back() == '/')
-    authority.pop_back();
-  auto host = r.header("host");
-  if (authority.size() != host.size())
-    return false;
-  for (size_t i = 0; i < host.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(authority[i])) !=
-        std::tolower(static_cast<unsigned char>(host[i])))
-      return false;
-  return true;
-}
-
 /// "http:<address>": the client name for rate limits and logs.
 std::string client_of(const http_request& r) {
   auto colon = r.remote.rfind(':');
@@ -52,32 +33,6 @@ std::string client_of(const http_request& r) {
 
 bool starts_with(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
-}
-
-int hex(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-std::string form_decode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 &&
-               hex(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
 }
 
 /// The request body as a JSON object: JSON, or a form (every value a string).
@@ -89,22 +44,14 @@ std::optional<json::object> body_object(const http_request& r, std::string& erro
   bool looks_json = first != std::string::npos && r.body[first] == '{';
   if (!looks_json &&
       type.find("application/x-www-form-urlencoded") != std::string::npos) {
-    json::object o;
-    size_t pos = 0;
-    while (pos <= r.body.size()) {
-      auto end = r.body.find('&', pos);
-      if (end == std::string::npos)
-        end = r.body.size();
-      auto part = r.body.substr(pos, end - pos);
-      if (!part.empty()) {
-        auto eq = part.find('=');
-        auto key = form_decode(part.substr(0, eq));
-        auto value =
-            eq == std::string::npos ? std::string{} : form_decode(part.substr(eq + 1));
-        o[key] = value;
-      }
-      pos = end + 1;
+    std::map<std::string, std::string> form;
+    if (!http_parse_form(r.body, form)) {
+      error = "the form body has a malformed %-escape";
+      return std::nullopt;
     }
+    json::object o;
+    for (auto& [key, value] : form)
+      o[key] = value;
     return o;
   }
   boost::system::error_code ec;
@@ -581,7 +528,8 @@ http_response api_server::capture(const http_request& req, const std::string& wh
   auto site = req.header("sec-fetch-site");
   if (what != "tcpdump_status" &&
       ((!site.empty() && site != "same-origin" && site != "none") ||
-       (!req.header("origin").empty() && !same_origin(req))))
+       (!req.header("origin").empty() &&
+        !http_origin_matches(req.header("origin"), req.header("host")))))
     return http_response::error(
         403, "a capture cannot be started or stopped from another site");
   if (req.method == "HEAD" && what != "tcpdump_status")

@@ -1504,6 +1504,14 @@ void server_state::on_accept(listener& l, const error_code& ec, tcp::socket sock
 
 } // namespace
 
+bool http_parse_form(std::string_view text, std::map<std::string, std::string>& params) {
+  return parse_query(text, params);
+}
+
+bool http_origin_matches(std::string_view origin, std::string_view host) {
+  return origin_matches(origin, host);
+}
+
 struct http_server::impl : server_state {};
 
 // ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -59,6 +60,15 @@ struct http_response {
   /// A JSON body (already serialised) with status 200.
   static http_response json(std::string body, int status = 200);
 };
+
+/// Splits `a=1&b=x%20y` (a query string or a form body) into percent-decoded
+/// parameters, `+` as a space, the last one winning; false for a malformed
+/// escape. The server parses every query string with it.
+bool http_parse_form(std::string_view text, std::map<std::string, std::string>& params);
+
+/// True when an `Origin` header value names `host` (the request's Host
+/// header): what the server's cross-origin check compares.
+bool http_origin_matches(std::string_view origin, std::string_view host);
 
 /// spind's HTTP server on Boost.Beast: HTTP/1.1 with keep-alive, on one or
 /// more addresses (IPv4 and IPv6), optionally TLS, optionally HTTP basic
