@@ -487,7 +487,6 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
       },
       [=](atom::tick) {
         auto& st = self->state;
-        st.client->retry_first_connect();
         if (st.ph != mqtt_publisher_state::phase::ready && !st.connect_timed_out &&
             clock_type::now() - st.started >=
                 std::chrono::seconds(st.settings.connect_timeout)) {
@@ -531,6 +530,7 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
             {"stale_topics_cleared", static_cast<int64_t>(st.stale_cleared)},
             {"publish_errors", static_cast<int64_t>(st.publish_errors)},
             {"unsent_messages", st.client ? st.client->unsent() : 0},
+            {"lost_messages", st.client ? st.client->lost() : 0},
             {"publish_latency_us", st.last_publish_us},
             {"dnsqueries", static_cast<int64_t>(st.dnsqueries)},
             {"commands", static_cast<int64_t>(st.commands)},

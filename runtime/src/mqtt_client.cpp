@@ -4,6 +4,13 @@
 
 #include <mosquitto.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -48,6 +55,8 @@ mqtt_client::~mqtt_client() {
   stop();
   if (mosq_)
     mosquitto_destroy(mosq_);
+  if (wake_fd_ >= 0)
+    close(wake_fd_);
 }
 
 bool mqtt_client::start(std::string& error) {
@@ -55,6 +64,8 @@ bool mqtt_client::start(std::string& error) {
     error = "cannot create an MQTT client (out of memory?)";
     return false;
   }
+  if (running_)
+    return true;
   int rc;
   mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
   mosquitto_int_option(mosq_, MOSQ_OPT_TCP_NODELAY, 1);
@@ -81,85 +92,224 @@ bool mqtt_client::start(std::string& error) {
     }
     mosquitto_tls_insecure_set(mosq_, settings_.tls_insecure);
   }
-  mosquitto_reconnect_delay_set(mosq_, static_cast<unsigned>(settings_.reconnect_min),
-                                static_cast<unsigned>(settings_.reconnect_max), true);
-  configured_ = true;
-  retry_delay_s_ = settings_.reconnect_min;
-  if (!connect_async_and_loop()) {
-    next_retry_ = std::chrono::steady_clock::now() + std::chrono::seconds(retry_delay_s_);
-  }
-  return true;
-}
-
-bool mqtt_client::connect_async_and_loop() {
-  int rc = mosquitto_connect_async(mosq_, settings_.host.c_str(), settings_.port,
-                                   settings_.keepalive);
-  if (rc != MOSQ_ERR_SUCCESS) {
-    SPIN_WARN("mqtt: cannot connect to %s:%u yet: %s; retrying in %d s",
-              settings_.host.c_str(), settings_.port,
-              rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc),
-              retry_delay_s_);
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) {
+    error = std::string{"cannot create an eventfd for the MQTT thread: "} + strerror(errno);
     return false;
   }
-  rc = mosquitto_loop_start(mosq_);
-  if (rc != MOSQ_ERR_SUCCESS) {
-    SPIN_ERROR("mqtt: cannot start the MQTT network thread: %s", mosquitto_strerror(rc));
-    return false;
-  }
+  retry_delay_s_ = std::max(settings_.reconnect_min, 1);
+  next_connect_ = std::chrono::steady_clock::now();
   running_ = true;
+  thread_ = std::thread([this] { run(); });
   return true;
 }
 
-void mqtt_client::retry_first_connect() {
-  if (running_ || !configured_)
-    return;
-  auto now = std::chrono::steady_clock::now();
-  if (now < next_retry_)
-    return;
-  retry_delay_s_ = std::min(retry_delay_s_ * 2, settings_.reconnect_max);
-  if (!connect_async_and_loop())
-    next_retry_ = now + std::chrono::seconds(retry_delay_s_);
+void mqtt_client::wake() {
+  uint64_t one = 1;
+  if (write(wake_fd_, &one, sizeof(one)) < 0) {
+    // EAGAIN: the counter is full, so the thread is awake anyway.
+  }
 }
 
 int mqtt_client::publish(const std::string& topic, const void* payload, size_t len,
-                         bool retain, int qos, int* mid) {
-  if (!mosq_)
+                         bool retain, int qos) {
+  if (!mosq_ || !running_)
     return MOSQ_ERR_INVAL;
-  int rc = mosquitto_publish(mosq_, mid, topic.c_str(), static_cast<int>(len), payload,
-                             qos, retain);
-  if (rc == MOSQ_ERR_SUCCESS)
-    queued_.fetch_add(1);
-  return rc;
+  if (!connected_.load(std::memory_order_relaxed))
+    return MOSQ_ERR_NO_CONN;
+  op o{op::kind::publish, retain, qos, topic,
+       std::string(static_cast<const char*>(payload), len)};
+  queued_.fetch_add(1);
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    was_empty = ops_.empty();
+    ops_.push_back(std::move(o));
+  }
+  if (was_empty)
+    wake();
+  return MOSQ_ERR_SUCCESS;
 }
 
 int mqtt_client::subscribe(const std::string& pattern, int qos) {
-  return mosq_ ? mosquitto_subscribe(mosq_, nullptr, pattern.c_str(), qos)
-               : MOSQ_ERR_INVAL;
+  if (!mosq_ || !running_)
+    return MOSQ_ERR_INVAL;
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    was_empty = ops_.empty();
+    ops_.push_back(op{op::kind::subscribe, false, qos, pattern, {}});
+  }
+  if (was_empty)
+    wake();
+  return MOSQ_ERR_SUCCESS;
 }
 
 int mqtt_client::unsubscribe(const std::string& pattern) {
-  return mosq_ ? mosquitto_unsubscribe(mosq_, nullptr, pattern.c_str()) : MOSQ_ERR_INVAL;
+  if (!mosq_ || !running_)
+    return MOSQ_ERR_INVAL;
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    was_empty = ops_.empty();
+    ops_.push_back(op{op::kind::unsubscribe, false, 0, pattern, {}});
+  }
+  if (was_empty)
+    wake();
+  return MOSQ_ERR_SUCCESS;
+}
+
+bool mqtt_client::drain() {
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    if (ops_.empty())
+      return false;
+    work_.swap(ops_);
+  }
+  // Corked, the messages of a burst share segments (and the broker's reads);
+  // uncorking sends what is left at once. Harmless where it does not apply.
+  int fd = mosquitto_socket(mosq_);
+  int on = 1;
+  bool corked = fd >= 0 && work_.size() > 1 &&
+                setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on)) == 0;
+  for (auto& o : work_) {
+    int rc;
+    switch (o.what) {
+    case op::kind::publish:
+      // Counted first: a message written at once is reported written (on
+      // its publish callback) before mosquitto_publish returns.
+      ++in_library_;
+      rc = mosquitto_publish(mosq_, nullptr, o.topic.c_str(),
+                             static_cast<int>(o.payload.size()), o.payload.data(), o.qos,
+                             o.retain);
+      if (rc != MOSQ_ERR_SUCCESS && in_library_ > 0) {
+        --in_library_;
+        sent_.fetch_add(1);
+        lost_.fetch_add(1);
+      }
+      break;
+    case op::kind::subscribe:
+      mosquitto_subscribe(mosq_, nullptr, o.topic.c_str(), o.qos);
+      break;
+    case op::kind::unsubscribe:
+      mosquitto_unsubscribe(mosq_, nullptr, o.topic.c_str());
+      break;
+    }
+  }
+  if (corked) {
+    int off = 0;
+    setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+  }
+  work_.clear();
+  if (work_.capacity() > 4096)
+    work_.shrink_to_fit(); // a burst's worth, not a flood's
+  return true;
+}
+
+void mqtt_client::schedule_reconnect() {
+  next_connect_ = std::chrono::steady_clock::now() + std::chrono::seconds(retry_delay_s_);
+  retry_delay_s_ = std::min(retry_delay_s_ * 2, std::max(settings_.reconnect_max, 1));
+}
+
+void mqtt_client::run() {
+  bool first = true;
+  while (!stopping_.load()) {
+    auto now = std::chrono::steady_clock::now();
+    if (!have_socket_ && now >= next_connect_) {
+      int rc = first ? mosquitto_connect_async(mosq_, settings_.host.c_str(), settings_.port,
+                                               settings_.keepalive)
+                     : mosquitto_reconnect_async(mosq_);
+      if (rc == MOSQ_ERR_SUCCESS && mosquitto_socket(mosq_) >= 0) {
+        first = false;
+        have_socket_ = true;
+      } else {
+        if (first)
+          SPIN_WARN("mqtt: cannot connect to %s:%u yet: %s; retrying in %d s",
+                    settings_.host.c_str(), settings_.port,
+                    rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc),
+                    retry_delay_s_);
+        schedule_reconnect();
+      }
+    }
+    drain();
+    int fd = have_socket_ ? mosquitto_socket(mosq_) : -1;
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {fd, POLLIN, 0}};
+    if (fd >= 0 && mosquitto_want_write(mosq_))
+      fds[1].events |= POLLOUT;
+    int timeout_ms = 1000; // keepalive pings are due in whole seconds
+    if (!have_socket_) {
+      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      next_connect_ - std::chrono::steady_clock::now())
+                      .count();
+      timeout_ms = static_cast<int>(std::clamp<int64_t>(wait, 0, 1000));
+    }
+    int n = poll(fds, fd >= 0 ? 2 : 1, timeout_ms);
+    if (n < 0 && errno != EINTR) {
+      SPIN_ERROR("mqtt: poll: %s", strerror(errno));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (n > 0 && (fds[0].revents & POLLIN)) {
+      uint64_t count;
+      if (read(wake_fd_, &count, sizeof(count)) < 0) {
+        // EAGAIN: someone else's wake-up was consumed already.
+      }
+    }
+    if (have_socket_) {
+      // Whatever is ready (connect completion, TLS, reads, writes, keepalive),
+      // without waiting: poll() did the waiting.
+      int rc = mosquitto_loop(mosq_, 0, 1);
+      if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(mosq_) < 0) {
+        have_socket_ = false;
+        connected_ = false;
+        schedule_reconnect();
+      }
+    }
+  }
+  // Stopping: what was queued goes out first, then a clean DISCONNECT, for at
+  // most a few seconds (a broker that does not read cannot hold spind up).
+  drain();
+  if (have_socket_ && connected_) {
+    mosquitto_disconnect(mosq_);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (mosquitto_socket(mosq_) >= 0 && std::chrono::steady_clock::now() < deadline) {
+      int fd = mosquitto_socket(mosq_);
+      pollfd p{fd, static_cast<short>(POLLIN | (mosquitto_want_write(mosq_) ? POLLOUT : 0)),
+               0};
+      poll(&p, 1, 100);
+      if (mosquitto_loop(mosq_, 0, 1) != MOSQ_ERR_SUCCESS)
+        break;
+    }
+  }
+  connected_ = false;
 }
 
 void mqtt_client::stop() {
-  configured_ = false;
   if (!running_)
     return;
+  stopping_ = true;
+  wake();
+  if (thread_.joinable())
+    thread_.join();
   running_ = false;
-  mosquitto_disconnect(mosq_);
-  mosquitto_loop_stop(mosq_, false);
 }
 
 void mqtt_client::on_connect_cb(struct mosquitto*, void* self, int rc) {
   auto* c = static_cast<mqtt_client*>(self);
+  if (rc == 0) {
+    c->connected_ = true;
+    c->retry_delay_s_ = std::max(c->settings_.reconnect_min, 1);
+  }
   if (c->cbs_.on_connect)
     c->cbs_.on_connect(rc, mosquitto_connack_string(rc));
 }
 
 void mqtt_client::on_disconnect_cb(struct mosquitto*, void* self, int rc) {
   auto* c = static_cast<mqtt_client*>(self);
+  c->connected_ = false;
   // Whatever was queued and not written is lost with the connection.
-  c->sent_.store(c->queued_.load());
+  c->lost_.fetch_add(c->in_library_);
+  c->sent_.fetch_add(c->in_library_);
+  c->in_library_ = 0;
   if (c->cbs_.on_disconnect)
     c->cbs_.on_disconnect(rc, rc == 0 ? "requested" : mosquitto_strerror(rc));
 }
@@ -176,11 +326,12 @@ void mqtt_client::on_message_cb(struct mosquitto*, void* self,
   c->cbs_.on_message(m->topic, std::move(payload), m->retain);
 }
 
-void mqtt_client::on_publish_cb(struct mosquitto*, void* self, int mid) {
+void mqtt_client::on_publish_cb(struct mosquitto*, void* self, int) {
   auto* c = static_cast<mqtt_client*>(self);
-  c->sent_.fetch_add(1);
-  if (c->cbs_.on_publish)
-    c->cbs_.on_publish(mid);
+  if (c->in_library_ > 0) {
+    --c->in_library_;
+    c->sent_.fetch_add(1);
+  }
 }
 
 } // namespace spin

@@ -6,18 +6,29 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 struct mosquitto;
 struct mosquitto_message;
 
 namespace spin {
 
-/// A thin RAII wrapper around one libmosquitto connection with its own network
-/// thread. libmosquitto reconnects by itself with exponential backoff
-/// (mqtt_reconnect_min .. mqtt_reconnect_max). The callbacks run in the
-/// network thread and must only hand work on (e.g. send an actor message).
-/// publish()/subscribe() are safe to call from any one thread.
+/// One libmosquitto connection driven by its own network thread.
+///
+/// publish()/subscribe()/unsubscribe() may be called from any thread: they
+/// append to a queue and wake the network thread only when the queue was
+/// empty. The network thread hands everything queued to libmosquitto in one
+/// go, with the TCP socket corked meanwhile, so a burst of messages (one
+/// interval's reports, dnsquery events and node updates) leaves in a few
+/// segments instead of one wake-up, one select() and one segment per message
+/// as with mosquitto_loop_start(). All libmosquitto calls happen in that one
+/// thread. Lost connections are retried with exponential backoff
+/// (mqtt_reconnect_min .. mqtt_reconnect_max), a first connect that fails at
+/// once too. The callbacks run in the network thread and must only hand work
+/// on (e.g. send an actor message).
 class mqtt_client {
 public:
   struct callbacks {
@@ -27,8 +38,6 @@ public:
     std::function<void(int rc, const char* reason)> on_disconnect;
     /// A message arrived on a subscribed topic.
     std::function<void(std::string topic, std::string payload, bool retained)> on_message;
-    /// A published message left this process (QoS 0) or was acknowledged.
-    std::function<void(int mid)> on_publish;
   };
 
   mqtt_client(mqtt_settings settings, callbacks cbs);
@@ -37,31 +46,31 @@ public:
   mqtt_client(const mqtt_client&) = delete;
   mqtt_client& operator=(const mqtt_client&) = delete;
 
-  /// Starts connecting in the background. Returns false (with `error`) only
-  /// for problems that retrying cannot fix (bad TLS files, bad settings).
+  /// Starts the network thread, which connects in the background. Returns
+  /// false (with `error`) only for problems that retrying cannot fix (bad TLS
+  /// files, bad settings).
   bool start(std::string& error);
 
-  /// libmosquitto retries lost connections by itself, but not a first
-  /// connect that failed at once (broker not started yet): the owner calls this
-  /// periodically; it retries with the same backoff until that succeeds.
-  void retry_first_connect();
-
-  /// True once the network thread runs (a first connect got under way).
+  /// True once the network thread runs.
   bool started() const { return running_; }
 
-  /// Queues a message. Returns a libmosquitto error code (0 = queued); `mid`
-  /// receives the message id passed later to on_publish.
+  /// Queues a message for the network thread. Returns a libmosquitto error
+  /// code: 0 = queued; MOSQ_ERR_NO_CONN while not connected (nothing queued).
   int publish(const std::string& topic, const void* payload, size_t len, bool retain,
-              int qos, int* mid = nullptr);
+              int qos);
 
   int subscribe(const std::string& pattern, int qos = 0);
   int unsubscribe(const std::string& pattern);
 
-  /// Disconnects cleanly (queued messages go out first) and stops the thread.
+  /// Disconnects cleanly (queued messages go out first, for at most a few
+  /// seconds) and stops the thread.
   void stop();
 
   /// Messages queued by publish() that have not left yet.
   int64_t unsent() const { return queued_.load() - sent_.load(); }
+  /// Queued messages that never left (the connection went away first, or
+  /// libmosquitto refused them).
+  int64_t lost() const { return lost_.load(); }
 
   /// Text of a libmosquitto error code.
   static const char* error_text(int rc);
@@ -77,17 +86,45 @@ private:
   static void on_message_cb(struct mosquitto*, void*, const struct mosquitto_message*);
   static void on_publish_cb(struct mosquitto*, void*, int);
 
+  struct op {
+    enum class kind : uint8_t { publish, subscribe, unsubscribe } what;
+    bool retain = false;
+    int qos = 0;
+    std::string topic;
+    std::string payload;
+  };
+
+  /// The network thread.
+  void run();
+  /// Hands every queued op to libmosquitto (corked); false if none.
+  bool drain();
+  void wake();
+  void schedule_reconnect();
+
   mqtt_settings settings_;
   callbacks cbs_;
   struct mosquitto* mosq_ = nullptr;
-  bool connect_async_and_loop();
 
-  bool running_ = false;
-  bool configured_ = false;
+  std::thread thread_;
+  int wake_fd_ = -1;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> connected_{false};
+
+  std::mutex mutex_;
+  std::vector<op> ops_;  ///< guarded by mutex_
+  std::vector<op> work_; ///< network thread only
+
+  // Network thread only.
+  bool have_socket_ = false;
   int retry_delay_s_ = 1;
-  std::chrono::steady_clock::time_point next_retry_{};
+  std::chrono::steady_clock::time_point next_connect_{};
+
   std::atomic<int64_t> queued_{0};
   std::atomic<int64_t> sent_{0};
+  std::atomic<int64_t> lost_{0};
+  /// Publishes handed to libmosquitto and not yet written (network thread).
+  int64_t in_library_ = 0;
 };
 
 } // namespace spin
