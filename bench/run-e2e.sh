@@ -3,7 +3,13 @@
 # messages, next to softflowd -r, pmacctd and spin's single-threaded baseline
 # loop on the same file, all measured in one session on this machine.
 #
-#   bench/run-e2e.sh [PACKETS] [RUNS]      (defaults: 8000000 packets, 5 runs)
+#   bench/run-e2e.sh [PACKETS] [RUNS] [DNS_SHARE]
+#
+# Defaults: 8000000 packets, 5 runs, the generator's usual DNS share (~2% of
+# the frames are responses). DNS_SHARE 0.2 makes the DNS-heavy capture of
+# doc/benchmarks.md: 20% of the frames are DNS responses (and about as many
+# are queries). SPIN_BENCH_EXTRA names one more spind binary to measure in
+# the same session (say, a build of an earlier commit), as "spind-other".
 #
 # Needs a built tree (tools/build) and root for apt (softflowd, pmacct, time).
 # Prints one line per run and a median table (wall seconds, Mpps, peak RSS).
@@ -12,6 +18,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 build=${SPIN_BUILD_DIR:-$top/build}
 packets=${1:-8000000}
 runs=${2:-5}
+dns_share=${3:-}
 work=${SPIN_BENCH_DIR:-/tmp/spin-bench}
 mkdir -p "$work"
 
@@ -20,13 +27,20 @@ for p in softflowd pmacct time mosquitto; do
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$p" >/dev/null
 done
 
-pcap=$work/bench-$packets.pcap
+name=bench-$packets
+gen_extra=()
+if [ -n "$dns_share" ]; then
+  name=dnsheavy-$packets
+  [ "$dns_share" = 0.2 ] || name=dns$dns_share-$packets
+  gen_extra=(--dns-share "$dns_share")
+fi
+pcap=$work/$name.pcap
 if [ ! -s "$pcap" ]; then
   echo "generating $pcap"
   "$build/bench/trafficgen/spin-trafficgen" --packets "$packets" --seed 1 \
-    --out "$pcap" --truth "$work/bench-$packets" >/dev/null
+    "${gen_extra[@]}" --out "$pcap" --truth "$work/$name" >/dev/null
 fi
-ip_packets=$(sed -n 's/.*"ip_packets": *\([0-9]*\).*/\1/p' "$work/bench-$packets.summary.json")
+ip_packets=$(sed -n 's/.*"ip_packets": *\([0-9]*\).*/\1/p' "$work/$name.summary.json")
 cat "$pcap" >/dev/null # page cache: every tool reads the file from memory
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -74,6 +88,10 @@ measure() { # name, command...
 
 measure spind "$build/actors/spind" --source "pcap:$pcap" --replay fast \
   --mqtt_port "$port" --state_dir "$work/state" --stat_interval 0
+if [ -n "${SPIN_BENCH_EXTRA:-}" ]; then
+  measure spind-other "$SPIN_BENCH_EXTRA" --source "pcap:$pcap" --replay fast \
+    --mqtt_port "$port" --state_dir "$work/state" --stat_interval 0
+fi
 measure spind-1shard "$build/actors/spind" --source "pcap:$pcap" --replay fast \
   --mqtt_port "$port" --state_dir "$work/state" --stat_interval 0 --shards 1
 measure baseline "$build/bench/spin-baseline" "$pcap"
@@ -84,7 +102,7 @@ echo
 echo "capture: $packets frames, $ip_packets IP packets ($pcap)"
 echo "machine: $(nproc) cores, $(sed -n 's/model name\s*: //p' /proc/cpuinfo | head -1)"
 printf '%-14s %8s %8s %8s %10s %10s\n' tool median min max Mpps "RSS MiB"
-for name in spind spind-1shard baseline softflowd pmacctd; do
+for name in spind spind-other spind-1shard baseline softflowd pmacctd; do
   awk -v n="$name" -v pk="$ip_packets" '$1 == n { t[++c] = $2; m = ($3 > m ? $3 : m) }
     END {
       if (c == 0) exit

@@ -32,12 +32,29 @@ bool can_publish(const mqtt_publisher_state& st) {
   return st.connected && st.ph == mqtt_publisher_state::phase::ready;
 }
 
+// Tells a fast replay how far the broker is behind (see pipeline_gauge).
+void update_backlog(mqtt_publisher_state& st) {
+  if (st.gauge && st.client)
+    st.gauge->set_backlog(st.client->unsent());
+}
+
 int publish(mqtt_publisher_state& st, const std::string& topic,
             const std::string& payload, bool retain) {
   int rc =
       st.client->publish(topic, payload.data(), payload.size(), retain, st.settings.qos);
   if (rc != 0)
     ++st.publish_errors;
+  update_backlog(st);
+  return rc;
+}
+
+// The same, handing the payload over instead of copying it.
+int publish(mqtt_publisher_state& st, const std::string& topic, std::string&& payload,
+            bool retain) {
+  int rc = st.client->publish(topic, std::move(payload), retain, st.settings.qos);
+  if (rc != 0)
+    ++st.publish_errors;
+  update_backlog(st);
   return rc;
 }
 
@@ -79,10 +96,14 @@ void hold_message(mqtt_publisher_state& st, std::string payload) {
 // The traffic message of `r`, with the node objects as they are now.
 std::string encode_report(mqtt_publisher_state& st, const interval_report& r) {
   std::string out;
+  // Reports of consecutive intervals are alike in size: one allocation, no
+  // copies while it grows.
+  out.reserve(st.last_report_size + st.last_report_size / 8 + 256);
   append_traffic_json(out, r, [&](node_id id) -> const std::string* {
     auto it = st.nodes.find(id);
     return it == st.nodes.end() ? nullptr : &it->second.tail;
   });
+  st.last_report_size = out.size();
   return out;
 }
 
@@ -116,7 +137,7 @@ void publish_blocked(mqtt_publisher_state& st, const interval_report& r) {
 
 // Publishes an encoded report (or counts why not); `payload` empty means the
 // interval had no IP traffic.
-void publish_encoded_report(mqtt_publisher_state& st, const std::string& payload) {
+void publish_encoded_report(mqtt_publisher_state& st, std::string payload) {
   if (payload.empty()) {
     // An interval without IP traffic (only ARP, say): nothing to show.
     ++st.reports_empty;
@@ -131,10 +152,11 @@ void publish_encoded_report(mqtt_publisher_state& st, const std::string& payload
     drop_report(st, "broker too slow: send queue full");
     return;
   }
-  if (publish(st, st.topic_traffic, payload, false) == 0) {
+  const size_t size = payload.size();
+  if (publish(st, st.topic_traffic, std::move(payload), false) == 0) {
     ++st.reports_published;
-    st.bytes_published += payload.size();
-    st.largest_report = std::max<uint64_t>(st.largest_report, payload.size());
+    st.bytes_published += size;
+    st.largest_report = std::max<uint64_t>(st.largest_report, size);
   } else {
     drop_report(st, "publish failed");
     return;
@@ -212,9 +234,9 @@ void finish_sync(self_ptr self) {
     auto item = std::move(st.held.front());
     st.held.pop_front();
     if (item.report)
-      publish_encoded_report(st, item.payload);
+      publish_encoded_report(st, std::move(item.payload));
     else
-      publish(st, st.topic_traffic, item.payload, false);
+      publish(st, st.topic_traffic, std::move(item.payload), false);
   }
   st.held_reports = 0;
   check_done(self);
@@ -499,8 +521,11 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
             drop_oldest_held(st);
         }
         check_done(self);
-        auto next =
-            st.eos ? std::chrono::milliseconds(10) : std::chrono::milliseconds(200);
+        update_backlog(st);
+        // While a fast replay waits for the broker, look often.
+        bool waiting = st.gauge && st.gauge->backlog() > pipeline_gauge::backlog_limit;
+        auto next = st.eos || waiting ? std::chrono::milliseconds(10)
+                                      : std::chrono::milliseconds(200);
         if (!st.done_sent)
           self->delayed_send(self, next, atom::tick::value);
       },

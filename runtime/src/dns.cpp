@@ -423,6 +423,154 @@ ip_address answer_address(const dns_message& m, const dns_answer& a) {
                                : ip_address::v6(m.data + a.rdata);
 }
 
+// Where dns_emit_records writes: whole dns_records (record_sink) or compact
+// facts (fact_sink). The emitter selects a name, sets an address, and emits
+// one answer per (address, name); a sink writes each name the way it keeps
+// them.
+struct record_sink {
+  std::vector<dns_record>& out;
+  record_builder rb;
+
+  size_t size() const { return out.size(); }
+  void mark(size_t i) { out[i].flags |= dns_record::message_start; }
+
+  // One question; false when its name does not fit a record.
+  bool query(const dns_message& m, const dns_message_context& ctx, const dns_question& q) {
+    // Fills a zeroed record; false when the name does not fit.
+    auto fill = [&](dns_record& r) {
+      r.kind = dns_record_kind::query;
+      r.address = ctx.src;
+      r.peer = ctx.dst;
+      r.client_mac = device_mac(ctx.src_mac);
+      r.timestamp_us = ctx.timestamp_us;
+      r.qtype = q.qtype;
+      const dns_name_result n = read_name(m.data, m.size, q.name, r.name, sizeof(r.name));
+      if (n.error != dns_error::ok || !n.fits)
+        return false;
+      r.name_len = static_cast<uint8_t>(n.text_length);
+      return true;
+    };
+    if (out.size() < out.capacity()) {
+      // Straight into the vector: the name is written once, the record is
+      // not copied.
+      if (fill(out.emplace_back()))
+        return true;
+      out.pop_back();
+      return false;
+    }
+    dns_record r; // the vector grows only for a record that is kept
+    if (!fill(r))
+      return false;
+    out.push_back(r);
+    return true;
+  }
+
+  void begin_answers(const dns_message_context& ctx, size_t) {
+    rb.r.kind = dns_record_kind::answer;
+    rb.r.peer = ctx.dst;
+    rb.r.client_mac = device_mac(ctx.dst_mac);
+    rb.r.timestamp_us = ctx.timestamp_us;
+  }
+  void set_address(const void* a16) {
+    std::memcpy(rb.r.address.bytes.data(), a16, 16);
+    rb.r.qtype = rb.r.address.is_v4() ? dns_type::a : dns_type::aaaa;
+  }
+  // Name `i` for the next answers; false when it cannot be written.
+  bool select_name(const name_table& names, const dns_message& m, size_t i) {
+    if (i == rb.current)
+      return true;
+    switch (names.state[i]) {
+    case name_table::stored:
+      rb.set_name(names.text(i), names.text_length[i]);
+      rb.current = i;
+      return true;
+    case name_table::unstored:
+      if (!rb.decode_name(m, names.start[i]))
+        return false;
+      rb.current = i;
+      return true;
+    default:
+      return false;
+    }
+  }
+  void answer(uint32_t ttl) {
+    rb.r.ttl = ttl;
+    out.push_back(rb.r);
+  }
+};
+
+struct fact_sink {
+  dns_facts& out;
+  dns_fact f;
+  size_t current = static_cast<size_t>(-1);
+  // Names of this message already in out.text.
+  uint32_t offset_of[max_names];
+  uint8_t length_of[max_names];
+  bool written[max_names];
+
+  size_t size() const { return out.facts.size(); }
+  void mark(size_t i) { out.mark_start(i); }
+
+  bool query(const dns_message& m, const dns_message_context& ctx, const dns_question& q) {
+    char buf[dns_max_name_text];
+    const dns_name_result n = read_name(m.data, m.size, q.name, buf, sizeof(buf));
+    if (n.error != dns_error::ok || !n.fits)
+      return false;
+    dns_fact& x = out.facts.emplace_back();
+    x.kind = dns_record_kind::query;
+    x.address = ctx.src;
+    x.client_mac = device_mac(ctx.src_mac);
+    x.name_offset = static_cast<uint32_t>(out.text.size());
+    x.name_len = static_cast<uint8_t>(n.text_length);
+    out.text.append(buf, n.text_length);
+    return true;
+  }
+
+  void begin_answers(const dns_message_context& ctx, size_t name_count) {
+    f.kind = dns_record_kind::answer;
+    f.client_mac = device_mac(ctx.dst_mac);
+    for (size_t i = 0; i < name_count; ++i)
+      written[i] = false;
+    current = static_cast<size_t>(-1);
+  }
+  void set_address(const void* a16) { std::memcpy(f.address.bytes.data(), a16, 16); }
+  bool select_name(const name_table& names, const dns_message& m, size_t i) {
+    if (i == current)
+      return true;
+    if (!written[i]) {
+      const uint32_t offset = static_cast<uint32_t>(out.text.size());
+      switch (names.state[i]) {
+      case name_table::stored:
+        out.text.append(names.text(i), names.text_length[i]);
+        length_of[i] = static_cast<uint8_t>(names.text_length[i]);
+        break;
+      case name_table::unstored: {
+        char buf[dns_max_name_text];
+        const dns_name_result n =
+            dns_read_name(m.data, m.size, names.start[i], buf, sizeof(buf));
+        if (n.error != dns_error::ok || !n.fits)
+          return false;
+        out.text.append(buf, n.text_length);
+        length_of[i] = static_cast<uint8_t>(n.text_length);
+        break;
+      }
+      default:
+        return false;
+      }
+      offset_of[i] = offset;
+      written[i] = true;
+    }
+    f.name_offset = offset_of[i];
+    f.name_len = length_of[i];
+    current = i;
+    return true;
+  }
+  void answer(uint32_t ttl) {
+    f.ttl = ttl;
+    out.facts.push_back(f);
+  }
+};
+
 } // namespace
 
 const char* to_string(dns_error e) {
@@ -705,51 +853,27 @@ dns_error parse_dns(const uint8_t* data, size_t size, dns_message& m) {
   return dns_error::ok;
 }
 
-dns_emit_stats dns_emit_records(const dns_message& m, const dns_message_context& ctx,
-                                std::vector<dns_record>& out) {
+namespace {
+
+template <class Sink>
+dns_emit_stats emit_records(const dns_message& m, const dns_message_context& ctx,
+                            Sink& out) {
   dns_emit_stats st;
   // Mark where this message's records begin (see dns_record::flags).
   struct mark_first {
-    std::vector<dns_record>& out;
+    Sink& out;
     size_t first;
     ~mark_first() {
       if (out.size() > first)
-        out[first].flags |= dns_record::message_start;
+        out.mark(first);
     }
   } mark{out, out.size()};
   if (!m.header.response()) {
-    // Fills a zeroed record; false when the name does not fit.
-    auto fill = [&](dns_record& r, const dns_question& q) {
-      r.kind = dns_record_kind::query;
-      r.address = ctx.src;
-      r.peer = ctx.dst;
-      r.client_mac = device_mac(ctx.src_mac);
-      r.timestamp_us = ctx.timestamp_us;
-      r.qtype = q.qtype;
-      const dns_name_result n = read_name(m.data, m.size, q.name, r.name, sizeof(r.name));
-      if (n.error != dns_error::ok || !n.fits)
-        return false;
-      r.name_len = static_cast<uint8_t>(n.text_length);
-      return true;
-    };
     for (size_t i = 0; i < m.question_count; ++i) {
       const dns_question& q = m.questions[i];
       if (q.qclass != dns_class_in)
         continue;
-      bool ok;
-      if (out.size() < out.capacity()) {
-        // Straight into the vector: the name is written once, the record
-        // is not copied.
-        ok = fill(out.emplace_back(), q);
-        if (!ok)
-          out.pop_back();
-      } else { // the vector grows only for a record that is kept
-        dns_record r;
-        ok = fill(r, q);
-        if (ok)
-          out.push_back(r);
-      }
-      if (!ok) {
+      if (!out.query(m, ctx, q)) {
         ++st.long_names;
         continue;
       }
@@ -860,11 +984,7 @@ dns_emit_stats dns_emit_records(const dns_message& m, const dns_message_context&
   size_t prev = none; // the previous distinct address
   bool prev_cut = false;
 
-  record_builder rb;
-  rb.r.kind = dns_record_kind::answer;
-  rb.r.peer = ctx.dst;
-  rb.r.client_mac = device_mac(ctx.dst_mac);
-  rb.r.timestamp_us = ctx.timestamp_us;
+  out.begin_answers(ctx, names.count);
 
   for (size_t k = 0; k < n_addrs; ++k) {
     if (repeated[k])
@@ -916,35 +1036,46 @@ dns_emit_stats dns_emit_records(const dns_message& m, const dns_message_context&
     if (prev_cut)
       ++st.chains_cut;
 
-    std::memcpy(rb.r.address.bytes.data(), &address[k], sizeof(addr16));
-    rb.r.qtype = rb.r.address.is_v4() ? dns_type::a : dns_type::aaaa;
+    out.set_address(&address[k]);
     for (size_t i = 0; i < names.count; ++i) {
       if (v[i].best < 0)
         continue;
-      if (i != rb.current) {
-        switch (names.state[i]) {
-        case name_table::stored:
-          rb.set_name(names.text(i), names.text_length[i]);
-          rb.current = i;
-          break;
-        case name_table::unstored:
-          if (!rb.decode_name(m, names.start[i])) {
-            ++st.long_names;
-            continue;
-          }
-          rb.current = i;
-          break;
-        default:
-          ++st.long_names;
-          continue;
-        }
+      if (!out.select_name(names, m, i)) {
+        ++st.long_names;
+        continue;
       }
-      rb.r.ttl = static_cast<uint32_t>(v[i].best);
-      out.push_back(rb.r);
+      out.answer(static_cast<uint32_t>(v[i].best));
       ++st.records;
     }
   }
   return st;
+}
+
+} // namespace
+
+dns_emit_stats dns_emit_records(const dns_message& m, const dns_message_context& ctx,
+                                std::vector<dns_record>& out) {
+  record_sink sink{out, {}};
+  return emit_records(m, ctx, sink);
+}
+
+dns_emit_stats dns_emit_records(const dns_message& m, const dns_message_context& ctx,
+                                dns_facts& out) {
+  fact_sink sink{out, {}, static_cast<size_t>(-1), {}, {}, {}};
+  return emit_records(m, ctx, sink);
+}
+
+void dns_facts::push_back(const dns_record& r) {
+  dns_fact f;
+  f.address = r.address;
+  f.client_mac = r.client_mac;
+  f.kind = r.kind;
+  f.flags = r.flags & dns_record::message_start;
+  f.ttl = r.ttl;
+  f.name_offset = static_cast<uint32_t>(text.size());
+  f.name_len = r.name_len;
+  text.append(r.name, r.name_len);
+  facts.push_back(f);
 }
 
 uint64_t dns_counters::errors_total() const {
@@ -960,9 +1091,9 @@ dns_extractor::dns_extractor() : dns_extractor(options{}) {}
 
 dns_extractor::dns_extractor(options opts) : opts_(opts) {}
 
+template <class Out>
 size_t dns_extractor::process(const packet_record& pkt, const parse_extras& extras,
-                              int64_t timestamp_us, std::vector<dns_record>& out,
-                              bool capture_cut) {
+                              int64_t timestamp_us, Out& out, bool capture_cut) {
   if (pkt.kind != record_kind::packet)
     return 0;
   const flow_key& k = pkt.key;
@@ -1002,10 +1133,10 @@ size_t dns_extractor::process(const packet_record& pkt, const parse_extras& extr
   return out.size() - before;
 }
 
+template <class Out>
 dns_error dns_extractor::process_message(const uint8_t* data, size_t size,
                                          dns_direction dir,
-                                         const dns_message_context& ctx,
-                                         std::vector<dns_record>& out) {
+                                         const dns_message_context& ctx, Out& out) {
   // dns_message zeroes its 80 question and answer slots (about 900 bytes)
   // when constructed; parse_dns writes every field that is read afterwards
   // (the counts, and the slots below them), so one message object is kept and
@@ -1034,9 +1165,10 @@ dns_error dns_extractor::process_message(const uint8_t* data, size_t size,
   return e;
 }
 
+template <class Out>
 void dns_extractor::process_tcp(const flow_key& key, const parse_extras& extras,
                                 dns_direction dir, const dns_message_context& ctx,
-                                std::vector<dns_record>& out, bool capture_cut) {
+                                Out& out, bool capture_cut) {
   ++counters_.tcp_segments;
   const int64_t now = ctx.timestamp_us;
   flow_expire(now);
@@ -1119,8 +1251,9 @@ void dns_extractor::process_tcp(const flow_key& key, const parse_extras& extras,
   return;
 }
 
+template <class Out>
 void dns_extractor::feed(tcp_flow& f, const uint8_t* data, size_t len, dns_direction dir,
-                         const dns_message_context& ctx, std::vector<dns_record>& out) {
+                         const dns_message_context& ctx, Out& out) {
   std::vector<uint8_t>& buf = f.buffer;
   auto append = [&](size_t n) {
     const size_t need = buf.size() + n;
@@ -1250,5 +1383,16 @@ void dns_extractor::lru_push_front(uint32_t slot) {
   if (lru_tail_ == npos)
     lru_tail_ = slot;
 }
+
+// The two outputs: whole records (tests, tools) and compact facts (sources).
+template size_t dns_extractor::process(const packet_record&, const parse_extras&, int64_t,
+                                       std::vector<dns_record>&, bool);
+template size_t dns_extractor::process(const packet_record&, const parse_extras&, int64_t,
+                                       dns_facts&, bool);
+template dns_error dns_extractor::process_message(const uint8_t*, size_t, dns_direction,
+                                                  const dns_message_context&,
+                                                  std::vector<dns_record>&);
+template dns_error dns_extractor::process_message(const uint8_t*, size_t, dns_direction,
+                                                  const dns_message_context&, dns_facts&);
 
 } // namespace spin

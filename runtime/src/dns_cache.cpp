@@ -166,8 +166,8 @@ names_batch_ptr dns_cache::apply(const side_batch& in) {
   // One answer group at a time: the records of one response, which follow
   // each other. Each name is hashed once; the cache compares pool ids, and
   // the batch gets the characters only of what changes something.
-  const dns_record* first = nullptr;
-  const dns_record* last = nullptr;
+  const dns_fact* first = nullptr;
+  const dns_fact* last = nullptr;
   bool extra_owner = false;
   auto flush = [&] {
     if (!first)
@@ -177,13 +177,18 @@ names_batch_ptr dns_cache::apply(const side_batch& in) {
     // leads to) and held in the pool until the group is done.
     auto& memo = group_names_;
     memo.clear();
-    auto name_of = [&](const dns_record& r) -> const group_name& {
-      auto v = r.name_view();
+    auto name_of = [&](const dns_fact& r) -> const group_name& {
+      // The facts of one message share each name's characters: the same
+      // offset is the same name (equal text elsewhere in the batch too).
+      for (auto& g : memo)
+        if (g.offset == r.name_offset && g.text.size() == r.name_len)
+          return g;
+      auto v = in.dns.name(r);
       for (auto& g : memo)
         if (g.text.size() == v.size() &&
             std::memcmp(g.text.data(), v.data(), v.size()) == 0)
           return g;
-      group_name g{v, dns_name_hash(v), 0};
+      group_name g{v, dns_name_hash(v), 0, r.name_offset};
       g.id = intern(g.text, g.hash);
       ref(g.id);
       memo.push_back(g);
@@ -233,12 +238,12 @@ names_batch_ptr dns_cache::apply(const side_batch& in) {
     extra_owner = false;
     first = last = nullptr;
   };
-  for (auto& r : in.dns) {
+  for (auto& r : in.dns.facts) {
     if (r.kind == dns_record_kind::query) {
       flush();
       ++stats_.query_records;
       if (r.name_len > 0) {
-        auto v = r.name_view();
+        auto v = in.dns.name(r);
         out->queries.push_back(names_batch::query_ref{
             r.address, r.client_mac, out->add_name(v, dns_name_hash(v))});
       }

@@ -113,12 +113,16 @@ void mqtt_client::wake() {
 
 int mqtt_client::publish(const std::string& topic, const void* payload, size_t len,
                          bool retain, int qos) {
+  return publish(topic, std::string(static_cast<const char*>(payload), len), retain, qos);
+}
+
+int mqtt_client::publish(const std::string& topic, std::string&& payload, bool retain,
+                         int qos) {
   if (!mosq_ || !running_)
     return MOSQ_ERR_INVAL;
   if (!connected_.load(std::memory_order_relaxed))
     return MOSQ_ERR_NO_CONN;
-  op o{op::kind::publish, retain, qos, topic,
-       std::string(static_cast<const char*>(payload), len)};
+  op o{op::kind::publish, retain, qos, topic, std::move(payload)};
   queued_.fetch_add(1);
   bool was_empty;
   {

@@ -44,7 +44,7 @@ std::shared_ptr<side_batch> source_core::make_side() {
   auto pool = side_pool_;
   return std::shared_ptr<side_batch>(b.release(), [pool](side_batch* p) {
     std::unique_ptr<side_batch> owned{p};
-    if (p->dns.capacity() > max_pooled_dns_capacity)
+    if (p->dns.facts.capacity() > max_pooled_dns_capacity)
       return;
     p->second = 0;
     p->dns.clear();
@@ -88,9 +88,13 @@ void source_core::close_interval() {
     if (opts_.max_intervals_in_flight > 0) {
       // Fast replay: let the publisher catch up instead of queueing reports.
       producer_.flush();
-      if (gauge->open() >= opts_.max_intervals_in_flight)
+      auto busy = [&] {
+        return gauge->open() >= opts_.max_intervals_in_flight ||
+               gauge->backlog() > pipeline_gauge::backlog_limit;
+      };
+      if (busy())
         ++counters_.gauge_waits;
-      while (gauge->open() >= opts_.max_intervals_in_flight &&
+      while (busy() &&
              !(opts_.stop && opts_.stop->load(std::memory_order_relaxed)))
         std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
@@ -101,7 +105,7 @@ void source_core::close_interval() {
     last_side_size_ = side_->dns.size();
     opts_.on_side(std::move(side_));
     side_ = make_side();
-    side_->dns.reserve(last_side_size_ + last_side_size_ / 4);
+    side_->dns.facts.reserve(last_side_size_ + last_side_size_ / 4);
   }
   producer_.broadcast(packet_record::marker(cur_sec_));
   have_interval_ = false;

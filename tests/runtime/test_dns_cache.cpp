@@ -25,7 +25,8 @@ dns_record answer(const char* addr, const char* name, uint32_t ttl, bool first) 
 side_batch batch(int64_t second, std::vector<dns_record> recs) {
   side_batch b;
   b.second = second;
-  b.dns = std::move(recs);
+  for (auto& r : recs)
+    b.dns.push_back(r);
   return b;
 }
 

@@ -309,11 +309,16 @@ int main(int argc, char** argv) {
   spin::queue_bridge bridge(1, capacity);
   consumer cons(bridge, slow_us);
   std::mutex dns_mutex;
-  std::vector<spin::dns_record> dns;
+  spin::dns_facts dns;
   opts.on_side = [&](spin::side_batch_ptr b) {
     cons.add_dns(b->dns.size());
     std::lock_guard<std::mutex> guard{dns_mutex};
-    dns.insert(dns.end(), b->dns.begin(), b->dns.end());
+    for (auto& f : b->dns.facts) {
+      spin::dns_fact copy = f;
+      copy.name_offset = static_cast<uint32_t>(dns.text.size());
+      dns.text.append(b->dns.name(f));
+      dns.facts.push_back(copy);
+    }
   };
 
   spin::nflog_source source(opts, bridge);
@@ -355,11 +360,13 @@ int main(int argc, char** argv) {
     print_line(k, t, "open");
   {
     std::lock_guard<std::mutex> guard{dns_mutex};
-    for (auto& r : dns)
+    for (auto& r : dns.facts) {
+      auto name = dns.name(r);
       std::printf("dns %s %s %.*s %u\n",
                   r.kind == spin::dns_record_kind::answer ? "ANSWER" : "QUERY",
-                  r.address.to_string().c_str(), static_cast<int>(r.name_len), r.name,
-                  static_cast<unsigned>(r.ttl));
+                  r.address.to_string().c_str(), static_cast<int>(name.size()),
+                  name.data(), static_cast<unsigned>(r.ttl));
+    }
     std::printf("dns_records %zu\n", dns.size());
   }
   int status = std::fflush(stdout) == 0 ? 0 : 1;

@@ -98,6 +98,8 @@ struct mqtt_publisher_state {
   uint64_t commands = 0;
   uint64_t command_errors = 0;
   uint64_t largest_report = 0;
+  /// Size of the last encoded report (to reserve the next one).
+  size_t last_report_size = 0;
   int64_t last_publish_us = 0; ///< time to encode and queue the last report
 };
 

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <unordered_map>
@@ -265,6 +266,50 @@ static_assert(std::is_trivially_copyable<dns_record>::value,
 static_assert(std::is_standard_layout<dns_record>::value,
               "dns_record must stay standard layout");
 
+/// The DNS facts of one interval in the form the DNS cache reads, compact:
+/// a 40-byte fact per (address, name) pair or question, with the name's
+/// characters once per message in one string. What the extractor writes on
+/// the hot path (a dns_record is 312 bytes, mostly name, and a response with
+/// four addresses and a three-name chain makes twelve). Sources that get
+/// whole dns_records (the kernel module) append them with push_back().
+struct dns_fact {
+  /// Answer: the A/AAAA value. Query: the client that asked.
+  ip_address address;
+  /// The client's Ethernet address (as in dns_record).
+  mac_address client_mac;
+  dns_record_kind kind = dns_record_kind::answer;
+  /// dns_record::message_start on the first fact of a message.
+  uint8_t flags = 0;
+  /// Answer: as dns_record::ttl. Query: 0.
+  uint32_t ttl = 0;
+  /// The name: `name_len` characters at `name_offset` of dns_facts::text.
+  uint32_t name_offset = 0;
+  uint8_t name_len = 0;
+  uint8_t reserved[7] = {};
+
+  bool starts_message() const { return (flags & dns_record::message_start) != 0; }
+};
+static_assert(sizeof(dns_fact) == 40, "dns_fact layout changed");
+
+struct dns_facts {
+  std::vector<dns_fact> facts;
+  std::string text;
+
+  size_t size() const { return facts.size(); }
+  bool empty() const { return facts.empty(); }
+  void clear() {
+    facts.clear();
+    text.clear();
+  }
+  std::string_view name(const dns_fact& f) const {
+    return std::string_view(text).substr(f.name_offset, f.name_len);
+  }
+  /// Appends a whole record (its name is copied into `text`).
+  void push_back(const dns_record& r);
+  /// Sets the message_start flag of fact `i`.
+  void mark_start(size_t i) { facts[i].flags |= dns_record::message_start; }
+};
+
 /// Where a message was seen: the IP and Ethernet addresses of its packet.
 struct dns_message_context {
   ip_address src;
@@ -296,6 +341,9 @@ struct dns_emit_stats {
 /// Query (QR = 0): one `query` record per kept question of class IN.
 dns_emit_stats dns_emit_records(const dns_message& m, const dns_message_context& ctx,
                                 std::vector<dns_record>& out);
+/// The same facts, compact (what the sources hand the DNS cache).
+dns_emit_stats dns_emit_records(const dns_message& m, const dns_message_context& ctx,
+                                dns_facts& out);
 
 // ---------------------------------------------------------------- extractor
 
@@ -375,14 +423,16 @@ public:
   /// capture kept less of the frame than was on the wire (pcap caplen <
   /// len): a message that loses bytes that way is a `truncated` error, and
   /// nothing of it is reported.
+  /// `Out`: std::vector<dns_record> or dns_facts.
+  template <class Out>
   size_t process(const packet_record& pkt, const parse_extras& extras,
-                 int64_t timestamp_us, std::vector<dns_record>& out,
-                 bool capture_cut = false);
+                 int64_t timestamp_us, Out& out, bool capture_cut = false);
 
   /// Parses one whole DNS message (for sources that see messages, not
   /// packets), checks it against `dir`, counts, and appends its records.
+  template <class Out>
   dns_error process_message(const uint8_t* data, size_t size, dns_direction dir,
-                            const dns_message_context& ctx, std::vector<dns_record>& out);
+                            const dns_message_context& ctx, Out& out);
 
   const dns_counters& counters() const { return counters_; }
 
@@ -402,11 +452,12 @@ private:
   };
   static constexpr uint32_t npos = 0xffffffffu;
 
+  template <class Out>
   void process_tcp(const flow_key& key, const parse_extras& extras, dns_direction dir,
-                   const dns_message_context& ctx, std::vector<dns_record>& out,
-                   bool capture_cut);
+                   const dns_message_context& ctx, Out& out, bool capture_cut);
+  template <class Out>
   void feed(tcp_flow& f, const uint8_t* data, size_t len, dns_direction dir,
-            const dns_message_context& ctx, std::vector<dns_record>& out);
+            const dns_message_context& ctx, Out& out);
   uint32_t flow_find(const flow_key& key) const;
   uint32_t flow_insert(const flow_key& key, int64_t now_us);
   void flow_erase(uint32_t slot);

@@ -19,7 +19,7 @@ namespace spin {
 /// interval markers, so the registry knows when it has everything of a second.
 struct side_batch {
   int64_t second = 0;
-  std::vector<dns_record> dns;
+  dns_facts dns;
   std::vector<neighbour_event> bindings;
 };
 using side_batch_ptr = std::shared_ptr<const side_batch>;
@@ -178,6 +178,7 @@ private:
     std::string_view text;
     uint64_t hash = 0;
     uint32_t id = 0;
+    uint32_t offset = 0; ///< where the batch's text has it (a name recurs there)
   };
   std::vector<group_name> group_names_;
   /// learn()'s memo: the entry of the address it saw last.

@@ -58,6 +58,8 @@ public:
   /// code: 0 = queued; MOSQ_ERR_NO_CONN while not connected (nothing queued).
   int publish(const std::string& topic, const void* payload, size_t len, bool retain,
               int qos);
+  /// The same, taking the payload over (no copy).
+  int publish(const std::string& topic, std::string&& payload, bool retain, int qos);
 
   int subscribe(const std::string& pattern, int qos = 0);
   int unsubscribe(const std::string& pattern);
