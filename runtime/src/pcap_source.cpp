@@ -77,6 +77,7 @@ struct pcap_source::state {
     published.late = c.late;
     published.intervals = c.intervals;
     published.gauge_waits = c.gauge_waits;
+    published.backlog_waits = c.backlog_waits;
     published.dns_packets = c.dns_packets;
     published.dns_messages = c.dns_messages;
     published.dns_records = c.dns_records;
@@ -384,6 +385,7 @@ status_report pcap_source::status() const {
       {"loops", static_cast<int64_t>(c.loops)},
       {"queue_waits", static_cast<int64_t>(st_->core.producer().waits())},
       {"gauge_waits", static_cast<int64_t>(c.gauge_waits)},
+      {"backlog_waits", static_cast<int64_t>(c.backlog_waits)},
       {"dns_packets", static_cast<int64_t>(c.dns_packets)},
       {"dns_messages", static_cast<int64_t>(c.dns_messages)},
       {"dns_records", static_cast<int64_t>(c.dns_records)},

@@ -94,6 +94,8 @@ void source_core::close_interval() {
       };
       if (busy())
         ++counters_.gauge_waits;
+      if (gauge->backlog() > pipeline_gauge::backlog_limit)
+        ++counters_.backlog_waits;
       while (busy() &&
              !(opts_.stop && opts_.stop->load(std::memory_order_relaxed)))
         std::this_thread::sleep_for(std::chrono::microseconds(100));

@@ -102,6 +102,65 @@ def test_sigterm_stops_cleanly():
                     check(len(traffic_times(sub)) >= 2, "reports were published meanwhile")
 
 
+def test_fast_replay_waits_for_a_slow_broker():
+    """A fast replay of a DNS-heavy capture to a broker that stops reading for
+    a while (SIGSTOP) once the first report is out: spind waits for it instead
+    of dropping reports, and every report arrives."""
+    import re
+    import signal
+    import threading
+    with Workdir() as wd, Broker(wd) as broker:
+        # 80 s of traffic, ~280 messages per second (reports of ~350 kB):
+        # more than the socket buffers and the 4,000-message backlog hold.
+        pcap, prefix = generate(wd, "dnsheavy", 1200000, seed=7,
+                                extra=["--dns-share", "0.2"], flows=False)
+        stop = threading.Event()
+
+        def throttle():
+            wait_for(lambda: stop.is_set() or traffic_times(sub), 60, "a first report",
+                     interval=0.001)
+            if stop.is_set():
+                return
+            broker.proc.send_signal(signal.SIGSTOP)
+            stop.wait(2.0)
+            broker.proc.send_signal(signal.SIGCONT)
+
+        with Subscriber(broker.port, topics=("SPIN/traffic",)) as sub:
+            with Spind(["--source", "pcap:" + pcap, "--replay", "fast", "--mqtt_port",
+                        str(broker.port), "--state_dir", os.path.join(wd, "state"),
+                        "--stat_interval", "0"], os.path.join(wd, "spind.log")) as sp:
+                t = threading.Thread(target=throttle)
+                t.start()
+                try:
+                    rc = sp.wait(120)
+                finally:
+                    stop.set()
+                    t.join()
+                    broker.proc.send_signal(signal.SIGCONT)
+                log = sp.output()
+            check(rc == 0, "spind exits 0 (%d)\n%s" % (rc, log[-2000:]))
+
+            def counter(component, name):
+                m = re.search(r"final %s: .*\b%s=(-?\d+)" % (component, name), log)
+                check(m is not None, "%s %s in the final status:\n%s" % (component, name,
+                                                                       log[-2000:]))
+                return int(m.group(1))
+
+            published = counter("mqtt_publisher", "reports_published")
+            check(counter("mqtt_publisher", "reports_dropped") == 0,
+                  "no report dropped:\n" + log[-2000:])
+            check(counter("mqtt_publisher", "lost_messages") == 0, "no message lost")
+            check(counter("mqtt_publisher", "unsent_messages") == 0, "everything written")
+            check(published + counter("mqtt_publisher", "reports_empty") ==
+                  counter("pcap_source", "intervals"), "a report for every interval")
+            check(counter("pcap_source", "backlog_waits") > 0,
+                  "the replay waited for the broker")
+            wait_for(lambda: len(traffic_times(sub)) >= published, 30,
+                     "every report at the subscriber")
+            check(len(traffic_times(sub)) == published,
+                  "each report once (%d, %d)" % (len(traffic_times(sub)), published))
+
+
 if __name__ == "__main__":
     main([test_broker_killed_and_restarted, test_broker_starts_late,
-          test_sigterm_stops_cleanly])
+          test_sigterm_stops_cleanly, test_fast_replay_waits_for_a_slow_broker])

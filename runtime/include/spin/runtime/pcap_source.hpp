@@ -30,6 +30,7 @@ struct pcap_source_counters {
   uint64_t files_damaged = 0;     ///< files that ended with a read error
   uint64_t loops = 0;             ///< completed passes over the file
   uint64_t gauge_waits = 0;       ///< fast replay: waits for the publisher to catch up
+  uint64_t backlog_waits = 0;     ///< ... of which for the broker (MQTT backlog)
   uint64_t dns_packets = 0;       ///< packets to or from port 53
   uint64_t dns_messages = 0;      ///< DNS messages parsed
   uint64_t dns_records = 0;       ///< DNS records handed on

@@ -22,6 +22,7 @@ struct source_counters {
   uint64_t late = 0;         ///< packets older than the open interval (counted in it)
   uint64_t intervals = 0;    ///< intervals closed
   uint64_t gauge_waits = 0;  ///< fast replay: waits for the publisher to catch up
+  uint64_t backlog_waits = 0; ///< ... of which for the broker (MQTT backlog)
   uint64_t dns_packets = 0;  ///< packets to or from port 53
   uint64_t dns_messages = 0; ///< DNS messages parsed
   uint64_t dns_records = 0;  ///< DNS records handed on
