@@ -33,9 +33,10 @@ bool can_publish(const mqtt_publisher_state& st) {
 }
 
 // Tells a fast replay how far the broker is behind (see pipeline_gauge).
+// Without a connection nothing is waited for: reports are dropped instead.
 void update_backlog(mqtt_publisher_state& st) {
   if (st.gauge && st.client)
-    st.gauge->set_backlog(st.client->unsent());
+    st.gauge->set_backlog(st.connected ? st.client->unsent() : 0);
 }
 
 int publish(mqtt_publisher_state& st, const std::string& topic,
@@ -488,6 +489,7 @@ mqtt_publisher(mqtt_publisher_actor::stateful_pointer<mqtt_publisher_state> self
                       mqtt_client::error_text(rc));
         }
         st.connected = false;
+        update_backlog(st);
         check_done(self);
       },
       [=](atom::message, std::string& topic, std::string& payload, bool retained) {

@@ -123,10 +123,14 @@ int mqtt_client::publish(const std::string& topic, std::string&& payload, bool r
   if (!connected_.load(std::memory_order_relaxed))
     return MOSQ_ERR_NO_CONN;
   op o{op::kind::publish, retain, qos, topic, std::move(payload)};
-  queued_.fetch_add(1);
   bool was_empty;
   {
     std::lock_guard<std::mutex> guard{mutex_};
+    // Checked under the lock: the thread's last drain takes it after
+    // stopping_ is set, so nothing queued after that is left behind.
+    if (stopping_.load())
+      return MOSQ_ERR_NO_CONN;
+    queued_.fetch_add(1);
     was_empty = ops_.empty();
     ops_.push_back(std::move(o));
   }
@@ -179,24 +183,39 @@ bool mqtt_client::drain() {
   for (auto& o : work_) {
     int rc;
     switch (o.what) {
-    case op::kind::publish:
-      // Counted first: a message written at once is reported written (on
-      // its publish callback) before mosquitto_publish returns.
-      ++in_library_;
-      rc = mosquitto_publish(mosq_, nullptr, o.topic.c_str(),
+    case op::kind::publish: {
+      // A message written at once is reported written (its publish
+      // callback) before mosquitto_publish returns: the callback knows it by
+      // publishing_mid_, which libmosquitto sets before it writes.
+      publishing_ = true;
+      publishing_done_ = false;
+      publishing_mid_ = 0;
+      rc = mosquitto_publish(mosq_, &publishing_mid_, o.topic.c_str(),
                              static_cast<int>(o.payload.size()), o.payload.data(), o.qos,
                              o.retain);
-      if (rc != MOSQ_ERR_SUCCESS && in_library_ > 0) {
-        --in_library_;
+      publishing_ = false;
+      // QoS 1 and 2 messages stay with libmosquitto without a connection
+      // too (they are sent after the next CONNACK).
+      bool kept = rc == MOSQ_ERR_SUCCESS || (rc == MOSQ_ERR_NO_CONN && o.qos > 0);
+      if (kept && publishing_done_) {
+        sent_.fetch_add(1);
+      } else if (kept) {
+        pending_[publishing_mid_] = static_cast<uint8_t>(o.qos);
+      } else {
         sent_.fetch_add(1);
         lost_.fetch_add(1);
       }
       break;
+    }
     case op::kind::subscribe:
-      mosquitto_subscribe(mosq_, nullptr, o.topic.c_str(), o.qos);
+      rc = mosquitto_subscribe(mosq_, nullptr, o.topic.c_str(), o.qos);
+      if (rc != MOSQ_ERR_SUCCESS)
+        SPIN_DEBUG("mqtt: subscribe %s: %s", o.topic.c_str(), mosquitto_strerror(rc));
       break;
     case op::kind::unsubscribe:
-      mosquitto_unsubscribe(mosq_, nullptr, o.topic.c_str());
+      rc = mosquitto_unsubscribe(mosq_, nullptr, o.topic.c_str());
+      if (rc != MOSQ_ERR_SUCCESS)
+        SPIN_DEBUG("mqtt: unsubscribe %s: %s", o.topic.c_str(), mosquitto_strerror(rc));
       break;
     }
   }
@@ -226,6 +245,7 @@ void mqtt_client::run() {
       if (rc == MOSQ_ERR_SUCCESS && mosquitto_socket(mosq_) >= 0) {
         first = false;
         have_socket_ = true;
+        disconnect_seen_ = false;
       } else {
         if (first)
           SPIN_WARN("mqtt: cannot connect to %s:%u yet: %s; retrying in %d s",
@@ -263,14 +283,18 @@ void mqtt_client::run() {
       // without waiting: poll() did the waiting.
       int rc = mosquitto_loop(mosq_, 0, 1);
       if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(mosq_) < 0) {
+        // Some ends (a failed TLS handshake, a select() error) close or
+        // give up the socket without the disconnect callback.
+        if (!disconnect_seen_)
+          connection_gone(rc == MOSQ_ERR_SUCCESS ? MOSQ_ERR_CONN_LOST : rc);
         have_socket_ = false;
-        connected_ = false;
         schedule_reconnect();
       }
     }
   }
   // Stopping: what was queued goes out first, then a clean DISCONNECT, for at
   // most a few seconds (a broker that does not read cannot hold spind up).
+  // publish() refuses new messages from here on (stopping_, under the lock).
   drain();
   if (have_socket_ && connected_) {
     mosquitto_disconnect(mosq_);
@@ -285,6 +309,28 @@ void mqtt_client::run() {
     }
   }
   connected_ = false;
+  // What did not leave by now never will.
+  sent_.fetch_add(static_cast<int64_t>(pending_.size()));
+  lost_.fetch_add(static_cast<int64_t>(pending_.size()));
+  pending_.clear();
+}
+
+void mqtt_client::connection_gone(int rc) {
+  disconnect_seen_ = true;
+  connected_ = false;
+  // QoS 0 messages not written yet are gone with the connection; QoS 1 and 2
+  // ones are sent again after the next CONNACK.
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second == 0) {
+      sent_.fetch_add(1);
+      lost_.fetch_add(1);
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (cbs_.on_disconnect)
+    cbs_.on_disconnect(rc, rc == 0 ? "requested" : mosquitto_strerror(rc));
 }
 
 void mqtt_client::stop() {
@@ -308,14 +354,7 @@ void mqtt_client::on_connect_cb(struct mosquitto*, void* self, int rc) {
 }
 
 void mqtt_client::on_disconnect_cb(struct mosquitto*, void* self, int rc) {
-  auto* c = static_cast<mqtt_client*>(self);
-  c->connected_ = false;
-  // Whatever was queued and not written is lost with the connection.
-  c->lost_.fetch_add(c->in_library_);
-  c->sent_.fetch_add(c->in_library_);
-  c->in_library_ = 0;
-  if (c->cbs_.on_disconnect)
-    c->cbs_.on_disconnect(rc, rc == 0 ? "requested" : mosquitto_strerror(rc));
+  static_cast<mqtt_client*>(self)->connection_gone(rc);
 }
 
 void mqtt_client::on_message_cb(struct mosquitto*, void* self,
@@ -330,12 +369,12 @@ void mqtt_client::on_message_cb(struct mosquitto*, void* self,
   c->cbs_.on_message(m->topic, std::move(payload), m->retain);
 }
 
-void mqtt_client::on_publish_cb(struct mosquitto*, void* self, int) {
+void mqtt_client::on_publish_cb(struct mosquitto*, void* self, int mid) {
   auto* c = static_cast<mqtt_client*>(self);
-  if (c->in_library_ > 0) {
-    --c->in_library_;
+  if (c->pending_.erase(mid) > 0)
     c->sent_.fetch_add(1);
-  }
+  else if (c->publishing_ && mid == c->publishing_mid_)
+    c->publishing_done_ = true; // written inside mosquitto_publish
 }
 
 } // namespace spin

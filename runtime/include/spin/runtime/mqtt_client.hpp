@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 struct mosquitto;
@@ -34,7 +35,8 @@ public:
   struct callbacks {
     /// The broker accepted (rc == 0) or refused (rc = CONNACK code) a connect.
     std::function<void(int rc, const char* reason)> on_connect;
-    /// The connection went away (rc == 0: we asked for it).
+    /// The connection went away (rc == 0: we asked for it). Subscriptions
+    /// do not outlive a session: subscribe again in on_connect.
     std::function<void(int rc, const char* reason)> on_disconnect;
     /// A message arrived on a subscribed topic.
     std::function<void(std::string topic, std::string payload, bool retained)> on_message;
@@ -102,6 +104,9 @@ private:
   bool drain();
   void wake();
   void schedule_reconnect();
+  /// The connection ended: QoS 0 messages not written are lost, the owner
+  /// is told (on_disconnect).
+  void connection_gone(int rc);
 
   mqtt_settings settings_;
   callbacks cbs_;
@@ -125,8 +130,16 @@ private:
   std::atomic<int64_t> queued_{0};
   std::atomic<int64_t> sent_{0};
   std::atomic<int64_t> lost_{0};
-  /// Publishes handed to libmosquitto and not yet written (network thread).
-  int64_t in_library_ = 0;
+  /// Messages handed to libmosquitto and not yet written (QoS 0) or
+  /// acknowledged (QoS 1, 2): message id -> QoS. Network thread only.
+  std::unordered_map<int, uint8_t> pending_;
+  /// The message mosquitto_publish is handing on right now (its publish
+  /// callback may come before it returns).
+  bool publishing_ = false;
+  bool publishing_done_ = false;
+  int publishing_mid_ = 0;
+  /// The disconnect callback came for the current socket.
+  bool disconnect_seen_ = false;
 };
 
 } // namespace spin
