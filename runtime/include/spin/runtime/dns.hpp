@@ -6,9 +6,11 @@
 // and an extractor that finds DNS in parsed packets (UDP and TCP port 53,
 // with per-flow reassembly of DNS over TCP).
 //
-// The output, `dns_record`, is the unit every DNS source produces (capture
-// files here; NFLOG and the kernel module later), so it is fixed-size and
-// trivially copyable: it can sit in a lock-free queue like packet_record.
+// Two output forms say the same: `dns_record`, one fixed-size, trivially
+// copyable record per fact (what the kernel module's messages decode to, and
+// what tests and tools read), and `dns_facts`, the compact form the sources
+// hand the DNS cache (40 bytes per fact, each name's characters once per
+// message).
 
 #include "spin/runtime/ip_address.hpp"
 #include "spin/runtime/packet_parser.hpp"
