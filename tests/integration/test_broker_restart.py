@@ -104,15 +104,17 @@ def test_sigterm_stops_cleanly():
 
 def test_fast_replay_waits_for_a_slow_broker():
     """A fast replay of a DNS-heavy capture to a broker that stops reading for
-    a while (SIGSTOP) once the first report is out: spind waits for it instead
-    of dropping reports, and every report arrives."""
+    5 s (SIGSTOP) once the first report is out: spind waits for it instead of
+    dropping reports, and every report arrives."""
     import re
     import signal
     import threading
     with Workdir() as wd, Broker(wd) as broker:
-        # 80 s of traffic, ~280 messages per second (reports of ~350 kB):
-        # more than the socket buffers and the 4,000-message backlog hold.
-        pcap, prefix = generate(wd, "dnsheavy", 1200000, seed=7,
+        # 107 s of traffic, ~280 messages per second (reports of ~350 kB):
+        # far more than the socket buffers (a few MB) and the 4,000-message
+        # backlog hold, so while the broker is stopped spind must wait, however
+        # fast or slow it runs.
+        pcap, prefix = generate(wd, "dnsheavy", 1600000, seed=7,
                                 extra=["--dns-share", "0.2"], flows=False)
         stop = threading.Event()
 
@@ -122,7 +124,9 @@ def test_fast_replay_waits_for_a_slow_broker():
             if stop.is_set():
                 return
             broker.proc.send_signal(signal.SIGSTOP)
-            stop.wait(2.0)
+            # Longer than the whole replay takes (well under 2 s here), so the
+            # rest of it has to queue behind the stopped broker.
+            stop.wait(5.0)
             broker.proc.send_signal(signal.SIGCONT)
 
         with Subscriber(broker.port, topics=("SPIN/traffic",)) as sub:
