@@ -39,17 +39,6 @@ void update_backlog(mqtt_publisher_state& st) {
     st.gauge->set_backlog(st.connected ? st.client->unsent() : 0);
 }
 
-int publish(mqtt_publisher_state& st, const std::string& topic,
-            const std::string& payload, bool retain) {
-  int rc =
-      st.client->publish(topic, payload.data(), payload.size(), retain, st.settings.qos);
-  if (rc != 0)
-    ++st.publish_errors;
-  update_backlog(st);
-  return rc;
-}
-
-// The same, handing the payload over instead of copying it.
 int publish(mqtt_publisher_state& st, const std::string& topic, std::string&& payload,
             bool retain) {
   int rc = st.client->publish(topic, std::move(payload), retain, st.settings.qos);
@@ -57,6 +46,12 @@ int publish(mqtt_publisher_state& st, const std::string& topic, std::string&& pa
     ++st.publish_errors;
   update_backlog(st);
   return rc;
+}
+
+// The same with a copy of `payload` (the client queues its own).
+int publish(mqtt_publisher_state& st, const std::string& topic,
+            const std::string& payload, bool retain) {
+  return publish(st, topic, std::string{payload}, retain);
 }
 
 void finish_interval(mqtt_publisher_state& st) {

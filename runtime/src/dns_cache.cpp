@@ -178,15 +178,14 @@ names_batch_ptr dns_cache::apply(const side_batch& in) {
     auto& memo = group_names_;
     memo.clear();
     auto name_of = [&](const dns_fact& r) -> const group_name& {
-      // The facts of one message share each name's characters: the same
-      // offset is the same name (equal text elsewhere in the batch too).
-      for (auto& g : memo)
-        if (g.offset == r.name_offset && g.text.size() == r.name_len)
-          return g;
+      // The facts of one message share each name's characters, so the same
+      // offset is the same name without comparing them (equal text at
+      // another offset is the same name too).
       auto v = in.dns.name(r);
       for (auto& g : memo)
         if (g.text.size() == v.size() &&
-            std::memcmp(g.text.data(), v.data(), v.size()) == 0)
+            (g.offset == r.name_offset ||
+             std::memcmp(g.text.data(), v.data(), v.size()) == 0))
           return g;
       group_name g{v, dns_name_hash(v), 0, r.name_offset};
       g.id = intern(g.text, g.hash);

@@ -111,18 +111,28 @@ void mqtt_client::wake() {
   }
 }
 
-int mqtt_client::publish(const std::string& topic, const void* payload, size_t len,
-                         bool retain, int qos) {
-  return publish(topic, std::string(static_cast<const char*>(payload), len), retain, qos);
-}
-
 int mqtt_client::publish(const std::string& topic, std::string&& payload, bool retain,
                          int qos) {
   if (!mosq_ || !running_)
     return MOSQ_ERR_INVAL;
   if (!connected_.load(std::memory_order_relaxed))
     return MOSQ_ERR_NO_CONN;
-  op o{op::kind::publish, retain, qos, topic, std::move(payload)};
+  return enqueue(op{op::kind::publish, retain, qos, topic, std::move(payload)});
+}
+
+int mqtt_client::subscribe(const std::string& pattern, int qos) {
+  if (!mosq_ || !running_)
+    return MOSQ_ERR_INVAL;
+  return enqueue(op{op::kind::subscribe, false, qos, pattern, {}});
+}
+
+int mqtt_client::unsubscribe(const std::string& pattern) {
+  if (!mosq_ || !running_)
+    return MOSQ_ERR_INVAL;
+  return enqueue(op{op::kind::unsubscribe, false, 0, pattern, {}});
+}
+
+int mqtt_client::enqueue(op o) {
   bool was_empty;
   {
     std::lock_guard<std::mutex> guard{mutex_};
@@ -130,37 +140,10 @@ int mqtt_client::publish(const std::string& topic, std::string&& payload, bool r
     // stopping_ is set, so nothing queued after that is left behind.
     if (stopping_.load())
       return MOSQ_ERR_NO_CONN;
-    queued_.fetch_add(1);
+    if (o.what == op::kind::publish)
+      queued_.fetch_add(1);
     was_empty = ops_.empty();
     ops_.push_back(std::move(o));
-  }
-  if (was_empty)
-    wake();
-  return MOSQ_ERR_SUCCESS;
-}
-
-int mqtt_client::subscribe(const std::string& pattern, int qos) {
-  if (!mosq_ || !running_)
-    return MOSQ_ERR_INVAL;
-  bool was_empty;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    was_empty = ops_.empty();
-    ops_.push_back(op{op::kind::subscribe, false, qos, pattern, {}});
-  }
-  if (was_empty)
-    wake();
-  return MOSQ_ERR_SUCCESS;
-}
-
-int mqtt_client::unsubscribe(const std::string& pattern) {
-  if (!mosq_ || !running_)
-    return MOSQ_ERR_INVAL;
-  bool was_empty;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    was_empty = ops_.empty();
-    ops_.push_back(op{op::kind::unsubscribe, false, 0, pattern, {}});
   }
   if (was_empty)
     wake();

@@ -58,9 +58,7 @@ public:
 
   /// Queues a message for the network thread. Returns a libmosquitto error
   /// code: 0 = queued; MOSQ_ERR_NO_CONN while not connected (nothing queued).
-  int publish(const std::string& topic, const void* payload, size_t len, bool retain,
-              int qos);
-  /// The same, taking the payload over (no copy).
+  /// The payload is taken over (no copy).
   int publish(const std::string& topic, std::string&& payload, bool retain, int qos);
 
   int subscribe(const std::string& pattern, int qos = 0);
@@ -98,6 +96,9 @@ private:
     std::string payload;
   };
 
+  /// Appends `o` for the network thread, waking it if the queue was empty;
+  /// MOSQ_ERR_NO_CONN once stop() has begun.
+  int enqueue(op o);
   /// The network thread.
   void run();
   /// Hands every queued op to libmosquitto (corked); false if none.
