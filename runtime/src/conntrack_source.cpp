@@ -1,3 +1,4 @@
+#include "spin/runtime/event_fd.hpp"
 #include "spin/runtime/conntrack_source.hpp"
 
 #include "spin/runtime/log.hpp"
@@ -9,7 +10,6 @@
 #include <arpa/inet.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 
@@ -385,7 +385,7 @@ struct conntrack_source::state {
   unsigned dump_portid = 0;
   unsigned dump_seq = 0;
   int timer_fd = -1;
-  int stop_fd = -1;
+  event_fd stop_event;
 
   std::unordered_map<ct_key, ct_entry, ct_key_hash> table;
   // Connections destroyed since the last dump ended: a dump that still lists
@@ -925,7 +925,7 @@ struct conntrack_source::state {
       struct pollfd fds[4] = {{mnl_socket_get_fd(ev), POLLIN, 0},
                               {dump ? mnl_socket_get_fd(dump) : -1, POLLIN, 0},
                               {timer_fd, POLLIN, 0},
-                              {stop_fd, POLLIN, 0}};
+                              {stop_event.fd(), POLLIN, 0}};
       if (poll(fds, 4, timeout) < 0) {
         if (errno == EINTR)
           continue;
@@ -934,8 +934,7 @@ struct conntrack_source::state {
         break;
       }
       if (fds[3].revents) {
-        uint64_t value;
-        (void)!read(stop_fd, &value, sizeof(value));
+        stop_event.clear();
         stopping = true;
       }
       if (fds[2].revents) {
@@ -997,10 +996,9 @@ struct conntrack_source::state {
       mnl_socket_close(dump);
     if (timer_fd >= 0)
       close(timer_fd);
-    if (stop_fd >= 0)
-      close(stop_fd);
+    stop_event.close();
     ev = dump = nullptr;
-    timer_fd = stop_fd = -1;
+    timer_fd = -1;
   }
 };
 
@@ -1026,8 +1024,7 @@ bool conntrack_source::start(std::string& error) {
     return fail();
   s.check_events_sysctl();
   s.timer_fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
-  s.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (s.timer_fd < 0 || s.stop_fd < 0) {
+  if (s.timer_fd < 0 || !s.stop_event.open()) {
     error = std::string{"cannot create a timer: "} + std::strerror(errno);
     return fail();
   }
@@ -1046,8 +1043,7 @@ bool conntrack_source::start(std::string& error) {
 
 void conntrack_source::stop() {
   if (thread_.joinable()) {
-    uint64_t one = 1;
-    (void)!write(st_->stop_fd, &one, sizeof(one));
+    st_->stop_event.signal();
     thread_.join();
   }
   st_->close_all();

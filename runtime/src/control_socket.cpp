@@ -2,7 +2,6 @@
 
 #include "spin/runtime/log.hpp"
 
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -217,13 +216,11 @@ bool control_socket::open(const options& o, std::string& error) {
   }
   if (::listen(fd, listen_backlog) < 0)
     return fail("cannot listen on " + o.path + ": " + errno_text(errno));
-  int wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake < 0)
+  if (!wake_.open())
     return fail("control socket: eventfd: " + errno_text(errno));
 
   opts_ = o;
   listen_fd_ = fd;
-  wake_fd_ = wake;
   socket_dev_ = static_cast<uint64_t>(st.st_dev);
   socket_ino_ = static_cast<uint64_t>(st.st_ino);
   stopping_ = false;
@@ -241,11 +238,7 @@ void control_socket::start(handler h) {
 
 void control_socket::stop() {
   stopping_ = true;
-  if (wake_fd_ >= 0) {
-    uint64_t one = 1;
-    ssize_t n = ::write(wake_fd_, &one, sizeof one);
-    (void)n; // a full counter wakes the thread just as well
-  }
+  wake_.signal();
   if (thread_.joinable())
     thread_.join();
   if (opened_) {
@@ -265,10 +258,7 @@ void control_socket::stop() {
     ::close(listen_fd_);
     listen_fd_ = -1;
   }
-  if (wake_fd_ >= 0) {
-    ::close(wake_fd_);
-    wake_fd_ = -1;
-  }
+  wake_.close();
 }
 
 status_report control_socket::status() const {
@@ -476,7 +466,7 @@ void control_socket::run() {
     auto now = steady::now();
     bool accepting = now >= accept_resume;
     fds.clear();
-    fds.push_back({wake_fd_, POLLIN, 0});
+    fds.push_back({wake_.fd(), POLLIN, 0});
     // poll() ignores a negative descriptor: that pauses accepting.
     fds.push_back({accepting ? listen_fd_ : -1, POLLIN, 0});
     int timeout = -1;

@@ -1,3 +1,4 @@
+#include "spin/runtime/event_fd.hpp"
 #include "spin/runtime/kmod_source.hpp"
 
 #include "spin/runtime/log.hpp"
@@ -6,7 +7,6 @@
 #include <libmnl/libmnl.h>
 
 #include <linux/netlink.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include "spin_netlink.h"
@@ -281,8 +281,7 @@ struct kmod_source::state final : kmod_sink {
     int size = static_cast<int>(opts.rcvbuf);
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
       (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-    stop_fd = eventfd(0, EFD_CLOEXEC);
-    if (stop_fd < 0) {
+    if (!stop_event.open()) {
       error = std::string{"cannot create an eventfd: "} + std::strerror(errno);
       close_socket();
       return false;
@@ -325,9 +324,7 @@ struct kmod_source::state final : kmod_sink {
       mnl_socket_close(nl);
     nl = nullptr;
     fd = -1;
-    if (stop_fd >= 0)
-      ::close(stop_fd);
-    stop_fd = -1;
+    stop_event.close();
   }
 
   void set_error(const std::string& e) {
@@ -349,7 +346,7 @@ struct kmod_source::state final : kmod_sink {
       int64_t wait_us =
           std::min(core.interval_end_us(), last_ping_us + ping_interval_us) - now;
       int timeout = wait_us <= 0 ? 0 : static_cast<int>(wait_us / 1000 + 1);
-      struct pollfd fds[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+      struct pollfd fds[2] = {{fd, POLLIN, 0}, {stop_event.fd(), POLLIN, 0}};
       int pr = poll(fds, 2, timeout);
       if (pr < 0 && errno != EINTR) {
         set_error(std::string{"poll failed: "} + std::strerror(errno));
@@ -385,7 +382,7 @@ struct kmod_source::state final : kmod_sink {
   std::vector<uint8_t> buf;
   struct mnl_socket* nl = nullptr;
   int fd = -1;
-  int stop_fd = -1;
+  event_fd stop_event;
   unsigned seq = 0;
   uint64_t since_ping = 0;
   int64_t last_ping_us = 0;
@@ -438,8 +435,7 @@ void kmod_source::stop() {
     return;
   s.stopped = true;
   if (thread_.joinable()) {
-    uint64_t one = 1;
-    (void)!write(s.stop_fd, &one, sizeof(one));
+    s.stop_event.signal();
     thread_.join();
   }
   s.core.close_interval();

@@ -7,7 +7,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -55,8 +54,6 @@ mqtt_client::~mqtt_client() {
   stop();
   if (mosq_)
     mosquitto_destroy(mosq_);
-  if (wake_fd_ >= 0)
-    close(wake_fd_);
 }
 
 bool mqtt_client::start(std::string& error) {
@@ -92,8 +89,7 @@ bool mqtt_client::start(std::string& error) {
     }
     mosquitto_tls_insecure_set(mosq_, settings_.tls_insecure);
   }
-  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake_fd_ < 0) {
+  if (!wake_.open()) {
     error = std::string{"cannot create an eventfd for the MQTT thread: "} + strerror(errno);
     return false;
   }
@@ -102,13 +98,6 @@ bool mqtt_client::start(std::string& error) {
   running_ = true;
   thread_ = std::thread([this] { run(); });
   return true;
-}
-
-void mqtt_client::wake() {
-  uint64_t one = 1;
-  if (write(wake_fd_, &one, sizeof(one)) < 0) {
-    // EAGAIN: the counter is full, so the thread is awake anyway.
-  }
 }
 
 int mqtt_client::publish(const std::string& topic, std::string&& payload, bool retain,
@@ -146,7 +135,7 @@ int mqtt_client::enqueue(op o) {
     ops_.push_back(std::move(o));
   }
   if (was_empty)
-    wake();
+    wake_.signal();
   return MOSQ_ERR_SUCCESS;
 }
 
@@ -240,7 +229,7 @@ void mqtt_client::run() {
     }
     drain();
     int fd = have_socket_ ? mosquitto_socket(mosq_) : -1;
-    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {fd, POLLIN, 0}};
+    pollfd fds[2] = {{wake_.fd(), POLLIN, 0}, {fd, POLLIN, 0}};
     if (fd >= 0 && mosquitto_want_write(mosq_))
       fds[1].events |= POLLOUT;
     int timeout_ms = 1000; // keepalive pings are due in whole seconds
@@ -256,10 +245,7 @@ void mqtt_client::run() {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     if (n > 0 && (fds[0].revents & POLLIN)) {
-      uint64_t count;
-      if (read(wake_fd_, &count, sizeof(count)) < 0) {
-        // EAGAIN: someone else's wake-up was consumed already.
-      }
+      wake_.clear();
     }
     if (have_socket_) {
       // Whatever is ready (connect completion, TLS, reads, writes, keepalive),
@@ -320,7 +306,7 @@ void mqtt_client::stop() {
   if (!running_)
     return;
   stopping_ = true;
-  wake();
+  wake_.signal();
   if (thread_.joinable())
     thread_.join();
   running_ = false;

@@ -7,7 +7,6 @@
 #include <linux/if_addr.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
-#include <sys/eventfd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -215,7 +214,12 @@ bool neighbour_reader::start(callback cb, std::string& error) {
     nl_ = nullptr;
     return false;
   }
-  stop_fd_ = eventfd(0, EFD_CLOEXEC);
+  if (!stop_event_.open()) {
+    error = std::string{"cannot create an eventfd: "} + std::strerror(errno);
+    mnl_socket_close(nl_);
+    nl_ = nullptr;
+    return false;
+  }
   thread_ = std::thread([this] { run(); });
   return true;
 }
@@ -224,7 +228,7 @@ void neighbour_reader::run() {
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 4);
   int fd = mnl_socket_get_fd(nl_);
   for (;;) {
-    struct pollfd fds[2] = {{fd, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    struct pollfd fds[2] = {{fd, POLLIN, 0}, {stop_event_.fd(), POLLIN, 0}};
     if (poll(fds, 2, -1) < 0) {
       if (errno == EINTR)
         continue;
@@ -279,14 +283,10 @@ void neighbour_reader::run() {
 
 void neighbour_reader::stop() {
   if (thread_.joinable()) {
-    uint64_t one = 1;
-    (void)!write(stop_fd_, &one, sizeof(one));
+    stop_event_.signal();
     thread_.join();
   }
-  if (stop_fd_ >= 0) {
-    close(stop_fd_);
-    stop_fd_ = -1;
-  }
+  stop_event_.close();
   if (nl_) {
     mnl_socket_close(nl_);
     nl_ = nullptr;

@@ -1,3 +1,4 @@
+#include "spin/runtime/event_fd.hpp"
 #include "spin/runtime/nflog_source.hpp"
 
 #include "spin/runtime/log.hpp"
@@ -10,7 +11,6 @@
 #include <linux/capability.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_log.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -166,7 +166,7 @@ struct nflog_source::state {
   int fd = -1;
   unsigned portid = 0;
   unsigned seq = 0;
-  int stop_fd = -1;
+  event_fd stop_event;
   bool started = false;
   bool stopped = false;
   std::vector<char> buf;
@@ -507,10 +507,7 @@ struct nflog_source::state {
       nl = nullptr;
       fd = -1;
     }
-    if (stop_fd >= 0) {
-      close(stop_fd);
-      stop_fd = -1;
-    }
+    stop_event.close();
   }
 
   bool open(std::string& error) {
@@ -535,8 +532,7 @@ struct nflog_source::state {
     portid = mnl_socket_get_portid(nl);
     seq = static_cast<unsigned>(time(nullptr));
     size_buffer();
-    stop_fd = eventfd(0, EFD_CLOEXEC);
-    if (stop_fd < 0) {
+    if (!stop_event.open()) {
       error = std::string{"cannot create an eventfd: "} + std::strerror(errno);
       close_socket();
       return false;
@@ -577,7 +573,7 @@ struct nflog_source::state {
       // Wake just after the open interval's second ends.
       int64_t wait_us = core.interval_end_us() - now;
       int timeout = wait_us <= 0 ? 0 : static_cast<int>(wait_us / 1000 + 1);
-      struct pollfd fds[2] = {{socket_ok ? fd : -1, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+      struct pollfd fds[2] = {{socket_ok ? fd : -1, POLLIN, 0}, {stop_event.fd(), POLLIN, 0}};
       int pr = poll(fds, 2, timeout);
       if (pr < 0 && errno != EINTR) {
         set_error(std::string{"poll failed: "} + std::strerror(errno));
@@ -655,8 +651,7 @@ void nflog_source::stop() {
     return;
   s.stopped = true;
   if (thread_.joinable()) {
-    uint64_t one = 1;
-    (void)!write(s.stop_fd, &one, sizeof(one));
+    s.stop_event.signal();
     thread_.join();
   }
   // The thread is gone: this thread owns the core now.

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "spin/runtime/event_fd.hpp"
 #include "spin/runtime/status.hpp"
 
 #include <atomic>
@@ -77,7 +78,7 @@ private:
   options opts_;
   handler handler_;
   int listen_fd_ = -1;
-  int wake_fd_ = -1; ///< eventfd that stop() signals
+  event_fd wake_; ///< stop() signals it
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   bool opened_ = false;

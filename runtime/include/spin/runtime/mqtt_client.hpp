@@ -1,5 +1,6 @@
 #pragma once
 
+#include "spin/runtime/event_fd.hpp"
 #include "spin/runtime/config.hpp"
 
 #include <atomic>
@@ -103,7 +104,6 @@ private:
   void run();
   /// Hands every queued op to libmosquitto (corked); false if none.
   bool drain();
-  void wake();
   void schedule_reconnect();
   /// The connection ended: QoS 0 messages not written are lost, the owner
   /// is told (on_disconnect).
@@ -114,7 +114,7 @@ private:
   struct mosquitto* mosq_ = nullptr;
 
   std::thread thread_;
-  int wake_fd_ = -1;
+  event_fd wake_;
   std::atomic<bool> running_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<bool> connected_{false};

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "spin/runtime/event_fd.hpp"
 #include "spin/runtime/ip_address.hpp"
 
 #include <atomic>
@@ -77,7 +78,7 @@ private:
   void address_dump_done(std::vector<neighbour_event>& events);
 
   ::mnl_socket* nl_ = nullptr;
-  int stop_fd_ = -1;
+  event_fd stop_event_;
   callback cb_;
   std::thread thread_;
   unsigned seq_ = 0;
