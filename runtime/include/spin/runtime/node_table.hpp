@@ -1,6 +1,7 @@
 #pragma once
 
 #include "spin/runtime/flow_table.hpp"
+#include "spin/runtime/ip_address.hpp"
 #include "spin/runtime/report.hpp"
 
 #include <cstdint>
@@ -21,23 +22,7 @@ namespace spin {
 /// once per name and hands it to the registry with the name, so the name
 /// tables on both sides never hash a name twice.
 inline uint64_t dns_name_hash(std::string_view s) {
-  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
-  size_t n = s.size();
-  uint64_t h = 0x9e3779b97f4a7c15ull ^ (static_cast<uint64_t>(n) * 0xc2b2ae3d27d4eb4full);
-  while (n >= 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 29;
-    p += 8;
-    n -= 8;
-  }
-  uint64_t w = 0;
-  std::memcpy(&w, p, n);
-  h = (h ^ w) * 0x94d049bb133111ebull;
-  h ^= h >> 31;
-  h *= 0xbf58476d1ce4e5b9ull;
-  return h ^ (h >> 32);
+  return hash_bytes(s.data(), s.size());
 }
 
 /// A DNS name by reference, with its dns_name_hash.
